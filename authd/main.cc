@@ -1,0 +1,185 @@
+// titan-authd: MySQL/MariaDB virtual users for Dovecot (passdb/userdb over the dict
+// protocol).
+//
+// SECURITY. Trusts: its config file and the database. Talks to: Dovecot auth
+// workers and mail processes over a unix socket (peers are local processes but
+// their input is treated as hostile: every line is bounded and validated), MariaDB
+// over TCP or a unix socket, operators over the admin socket (mode 0600 by
+// default) and a Prometheus scraper on loopback. Needs root only to bind sockets
+// in root-owned directories and read the database password; it then drops to
+// run_as. It never verifies or logs passwords on the dict path: Dovecot does the
+// verification with the hash authd returns.
+#include <cstdio>
+#include <iostream>
+
+#include "authd/config.h"
+#include "authd/server/dict_session.h"
+#include "authd/service/user_lookup.h"
+#include "authd/store/mysql_store.h"
+#include "common/daemon/admin.h"
+#include "common/daemon/process.h"
+#include "common/event/line_server.h"
+#include "common/event/loop.h"
+#include "common/log/log.h"
+#include "common/metrics/metrics.h"
+#include "common/sql/pool.h"
+
+using namespace titan;
+
+namespace {
+
+constexpr const char* kVersion = "titan-authd 0.1.0";
+
+void warnIfRestartNeeded(const authd::AuthdConfig& old_cfg, const authd::AuthdConfig& new_cfg) {
+    auto describe = [](const std::vector<event::ListenSpec>& v) {
+        std::string s;
+        for (const auto& l : v) s += l.describe() + ";";
+        return s;
+    };
+    if (describe(old_cfg.dict_listen) != describe(new_cfg.dict_listen)) {
+        log::warning("dict.listen changed: takes effect after a restart");
+    }
+    if (old_cfg.database.user != new_cfg.database.user || old_cfg.database.database != new_cfg.database.database ||
+        old_cfg.database.hosts.size() != new_cfg.database.hosts.size() ||
+        old_cfg.database.pool_size != new_cfg.database.pool_size) {
+        log::warning("database settings changed: take effect after a restart");
+    }
+    if (old_cfg.common.run_as.user != new_cfg.common.run_as.user) {
+        log::warning("run_as changed: takes effect after a restart");
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto cl = daemon::parseCommandLine(argc, argv, authd::kDefaultConfigPath);
+    if (!cl) {
+        std::cerr << cl.error().message;
+        return 2;
+    }
+    if (cl->help) {
+        std::cout << daemon::usage(argv[0], authd::kDefaultConfigPath);
+        return 0;
+    }
+    if (cl->version) {
+        std::cout << kVersion << "\n";
+        return 0;
+    }
+    auto loaded = authd::loadConfig(cl->config_path);
+    if (!loaded) {
+        std::cerr << "titan-authd: configuration errors:\n" << loaded.error().message << "\n";
+        return 2;
+    }
+    if (cl->check_config) {
+        std::cout << cl->config_path << ": config OK\n";
+        return 0;
+    }
+    if (cl->dump_config) {
+        std::cout << loaded->dump;
+        return 0;
+    }
+
+    std::shared_ptr<const authd::AuthdConfig> cfg = loaded->config;
+    daemon::applyLog(cfg->common.log, "titan-authd");
+
+    event::Loop loop;
+    metrics::Registry registry;
+    sql::Pool pool(loop.base(), cfg->database);
+    authd::store::MysqlStore store(pool);
+    authd::UserLookup lookup(store, cfg->cache, cfg->identity, registry);
+    authd::DictMetrics dict_metrics(registry);
+    auto dict_settings = std::make_shared<const authd::DictSettings>(cfg->dict);
+
+    event::LineServer dict_server(loop, "dict", cfg->dict_limits, [&](event::LineConnection& conn) {
+        return std::make_unique<authd::DictSession>(conn, lookup, store, dict_settings, dict_metrics);
+    });
+    for (const auto& spec : cfg->dict_listen) {
+        if (auto st = dict_server.listen(spec); !st) {
+            log::error("cannot listen", {{"error", st.error().message}});
+            return 1;
+        }
+    }
+    registry.gaugeFunction("authd_dict_connections", "Open dict connections", "",
+                           [&] { return static_cast<double>(dict_server.connections()); });
+    for (int r = 0; r < event::kDisconnectReasonCount; ++r) {
+        auto reason = static_cast<event::DisconnectReason>(r);
+        registry.gaugeFunction("authd_dict_disconnects", "Dict connections closed, by reason",
+                               std::string("reason=\"") + event::disconnectReasonName(reason) + "\"",
+                               [&dict_server, reason] { return static_cast<double>(dict_server.disconnects(reason)); });
+    }
+    registry.gaugeFunction("authd_db_queue", "Database jobs waiting for a worker", "",
+                           [&] { return static_cast<double>(pool.queued()); });
+
+    std::unique_ptr<metrics::HttpExporter> exporter;
+    if (!cfg->common.metrics_address.empty()) {
+        exporter = std::make_unique<metrics::HttpExporter>(loop.base(), registry);
+        if (auto st = exporter->listen(cfg->common.metrics_address); !st) {
+            log::error("cannot listen for metrics", {{"error", st.error().message}});
+            return 1;
+        }
+    }
+
+    auto reload = [&] {
+        auto next = authd::loadConfig(cl->config_path);
+        if (!next) {
+            log::error("reload failed, keeping the running configuration", {{"error", next.error().message}});
+            return false;
+        }
+        warnIfRestartNeeded(*cfg, *next->config);
+        cfg = next->config;
+        daemon::applyLog(cfg->common.log, "titan-authd");
+        lookup.reconfigure(cfg->cache, cfg->identity);
+        dict_settings = std::make_shared<const authd::DictSettings>(cfg->dict);
+        dict_server.setLimits(cfg->dict_limits);
+        log::info("configuration reloaded", {{"config", cl->config_path}});
+        return true;
+    };
+
+    daemon::AdminServer admin(loop);
+    admin.add("stats", "counters and gauges in Prometheus text form",
+              [&](const std::vector<std::string>&) -> Result<std::string> { return registry.render(); });
+    admin.add("cache-flush", "cache-flush [USER]: forget one cached user, or all",
+              [&](const std::vector<std::string>& args) -> Result<std::string> {
+                  if (args.empty()) {
+                      lookup.flush();
+                      return std::string("flushed all\n");
+                  }
+                  auto user = identity::canonicalUser(args[0], cfg->identity);
+                  if (!user) return Error::invalidInput(user.error().message);
+                  lookup.invalidate(*user);
+                  return "flushed " + *user + "\n";
+              });
+    admin.add("reload", "re-read the configuration file", [&](const std::vector<std::string>&) -> Result<std::string> {
+        if (!reload()) return Error::config("configuration invalid, see the log");
+        return std::string();
+    });
+    admin.add("version", "print the version",
+              [](const std::vector<std::string>&) -> Result<std::string> { return std::string(kVersion) + "\n"; });
+    if (cfg->common.admin) {
+        if (auto st = admin.listen(*cfg->common.admin); !st) {
+            log::error("cannot listen on the admin socket", {{"error", st.error().message}});
+            return 1;
+        }
+    }
+
+    if (auto st = daemon::dropPrivileges(cfg->common.run_as); !st) {
+        log::error("cannot drop privileges", {{"error", st.error().message}});
+        return 1;
+    }
+
+    bool stopping = false;
+    loop.onStopSignal([&] {
+        if (stopping) return;
+        stopping = true;
+        log::info("stopping: finishing requests in progress");
+        admin.server().shutdown(std::chrono::milliseconds(1000), [] {});
+        dict_server.shutdown(std::chrono::milliseconds(5000), [&] { loop.stop(); });
+    });
+    loop.onReloadSignal([&] { reload(); });
+
+    log::info("titan-authd started", {{"version", kVersion}, {"config", cl->config_path}});
+    loop.run();
+    pool.shutdown();
+    log::info("titan-authd stopped");
+    return 0;
+}

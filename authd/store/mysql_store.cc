@@ -1,0 +1,89 @@
+#include "authd/store/mysql_store.h"
+
+#include "common/base/strings.h"
+
+namespace titan::authd::store {
+namespace {
+
+constexpr const char* kSelect =
+    "SELECT m.username, m.password_hash, (m.active AND d.active) AS active, m.disabled_reason,"
+    " m.imap, m.pop3, m.smtp, m.ftp, m.quota_bytes, m.quota_messages, m.uid, m.gid, m.home, m.home_site"
+    " FROM mailboxes m JOIN domains d ON d.id = m.domain_id";
+
+bool flag(const sql::Value& v) { return v && *v != "0" && !v->empty(); }
+
+Result<uint64_t> number(const sql::Value& v, const char* column) {
+    if (!v) return uint64_t{0};
+    auto n = base::parseUnsigned(*v);
+    if (!n) return Error::internal(std::string("non-numeric ") + column + " in mailboxes row");
+    return static_cast<uint64_t>(*n);
+}
+
+}  // namespace
+
+Result<Mailbox> MysqlStore::decodeRow(const sql::Row& row) {
+    if (row.size() != 14) return Error::internal("mailboxes row has the wrong number of columns");
+    Mailbox m;
+    m.username = row[0].value_or("");
+    m.password_hash = row[1].value_or("");
+    m.active = flag(row[2]);
+    m.disabled_reason = row[3].value_or("");
+    m.imap = flag(row[4]);
+    m.pop3 = flag(row[5]);
+    m.smtp = flag(row[6]);
+    m.ftp = flag(row[7]);
+    auto qb = number(row[8], "quota_bytes");
+    if (!qb) return std::move(qb).error();
+    m.quota_bytes = *qb;
+    auto qm = number(row[9], "quota_messages");
+    if (!qm) return std::move(qm).error();
+    m.quota_messages = *qm;
+    if (row[10]) {
+        auto uid = number(row[10], "uid");
+        if (!uid) return std::move(uid).error();
+        m.uid = static_cast<uint32_t>(*uid);
+    }
+    if (row[11]) {
+        auto gid = number(row[11], "gid");
+        if (!gid) return std::move(gid).error();
+        m.gid = static_cast<uint32_t>(*gid);
+    }
+    m.home = row[12].value_or("");
+    m.home_site = row[13].value_or("");
+    return m;
+}
+
+void MysqlStore::fetchMailbox(const std::string& user, MailboxDone done) {
+    pool_.submit<std::optional<Mailbox>>(
+        [user](sql::Connection& c) -> Result<std::optional<Mailbox>> {
+            auto r = c.execute(std::string(kSelect) + " WHERE m.username = ?", {user});
+            if (!r) return std::move(r).error();
+            if (r->rows.empty()) return std::optional<Mailbox>{};
+            auto m = decodeRow(r->rows.front());
+            if (!m) return std::move(m).error();
+            return std::optional<Mailbox>(std::move(*m));
+        },
+        std::move(done));
+}
+
+void MysqlStore::fetchUserPage(const std::string& after, size_t limit, PageDone done) {
+    pool_.submit<std::vector<Mailbox>>(
+        [after, limit](sql::Connection& c) -> Result<std::vector<Mailbox>> {
+            // The limit is our own number, never peer input; the cursor is bound.
+            auto r = c.execute(std::string(kSelect) + " WHERE m.username > ? ORDER BY m.username LIMIT " +
+                                   std::to_string(limit),
+                               {after});
+            if (!r) return std::move(r).error();
+            std::vector<Mailbox> page;
+            page.reserve(r->rows.size());
+            for (const auto& row : r->rows) {
+                auto m = decodeRow(row);
+                if (!m) return std::move(m).error();
+                page.push_back(std::move(*m));
+            }
+            return page;
+        },
+        std::move(done));
+}
+
+}  // namespace titan::authd::store

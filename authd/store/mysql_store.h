@@ -1,0 +1,24 @@
+// MariaDB-backed Store: prepared statements run on common/sql's worker pool, so the
+// event loop never waits on the database. Layer: authd/store.
+#pragma once
+
+#include "authd/store/store.h"
+#include "common/sql/pool.h"
+
+namespace titan::authd::store {
+
+class MysqlStore : public Store {
+public:
+    explicit MysqlStore(sql::Pool& pool) : pool_(pool) {}
+
+    void fetchMailbox(const std::string& user, MailboxDone done) override;
+    void fetchUserPage(const std::string& after, size_t limit, PageDone done) override;
+
+    // Decode one row of kSelectColumns (exposed for tests).
+    static Result<Mailbox> decodeRow(const sql::Row& row);
+
+private:
+    sql::Pool& pool_;
+};
+
+}  // namespace titan::authd::store
