@@ -54,8 +54,12 @@ def imap_error(user, password):
 
 def pop3_login(user, password):
     conn = poplib.POP3("127.0.0.1", POP3_PORT, timeout=10)
-    conn.user(user)
-    conn.pass_(password)
+    try:
+        conn.user(user)
+        conn.pass_(password)
+    except Exception:
+        conn.close()
+        raise
     return conn
 
 
@@ -261,7 +265,7 @@ class DictProtocolTests(unittest.TestCase):
     def test_sql_metacharacters_and_bad_names_are_not_found(self):
         s = self._session()
         for user in (b"x' OR '1'='1@example.test", b"alice@example.test'; DROP TABLE mailboxes; --",
-                     b"\xff\xfe@example.test", b"al\x010ice@example.test", b"", b"@", b"a" * 400 + b"@example.test"):
+                     b"\xff\xfe@example.test", b"al\x01tice@example.test", b"", b"@", b"a" * 400 + b"@example.test"):
             s.sendall(b"Lshared/passdb/imap/" + user + b"\t\n")
             self.assertEqual(self._read_line(s), b"N\n", user)
         s.close()
@@ -283,6 +287,12 @@ class DictProtocolTests(unittest.TestCase):
     def test_raw_nul_byte_disconnects(self):
         s = self._session()
         s.sendall(b"Lshared/passdb/imap/al\x00ice@example.test\t\n")
+        self._assert_closed(s)
+        self._assert_still_serving()
+
+    def test_escaped_nul_byte_disconnects(self):
+        s = self._session()
+        s.sendall(b"Lshared/passdb/imap/al\x010ice@example.test\t\n")
         self._assert_closed(s)
         self._assert_still_serving()
 

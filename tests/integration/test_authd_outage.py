@@ -57,6 +57,7 @@ class OutageTests(unittest.TestCase):
             pop.user("stranger@example.test")
             with self.assertRaises(poplib.error_proto) as ctx:
                 pop.pass_("whatever")
+            pop.close()
             self.assertIn("TEMP", str(ctx.exception))
             self.assertTrue(alive(STACK.authd_pid()))
         finally:

@@ -43,7 +43,13 @@ def run(cmd, env=None, check=True, input=None, timeout=120):
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    p = subprocess.run(cmd, env=full_env, input=input, capture_output=True, text=True, timeout=timeout)
+    # Output goes to files, not pipes: daemons started by the fixtures inherit the
+    # descriptors, and a pipe would then never reach end-of-file.
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        p = subprocess.run(cmd, env=full_env, input=input, stdout=out, stderr=err, text=True, timeout=timeout)
+        out.seek(0)
+        err.seek(0)
+        p.stdout, p.stderr = out.read(), err.read()
     if check and p.returncode != 0:
         raise RuntimeError("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
     return p
