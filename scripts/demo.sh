@@ -5,8 +5,8 @@
 # Creates domain example.test and mailbox demo@example.test, delivers a welcome
 # message through Postfix, and prints how to log in.
 #
-# usage: sudo scripts/demo.sh          start (or restart) the demo
-#        sudo scripts/demo.sh stop     stop it (files are kept; add --purge to delete)
+# usage: scripts/demo.sh          start (or restart) the demo
+#        scripts/demo.sh stop     stop it (files are kept; add --purge to delete)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEMO=${TITAN_DEMO_DIR:-/tmp/titan-demo}
@@ -55,7 +55,7 @@ Titanicarus demo is running (everything under $DEMO, loopback only).
   Mailbox:  demo@example.test   password: demo-password
 
   Read the inbox over IMAP:
-    curl -s --user 'demo@example.test:demo-password' 'imap://127.0.0.1:10143/INBOX' -X 'FETCH 1:* (FLAGS BODY[HEADER.FIELDS (SUBJECT)])'
+    curl -s --user 'demo@example.test:demo-password' 'imap://127.0.0.1:10143/INBOX;MAILINDEX=1'
   Or over POP3:
     curl -s --user 'demo@example.test:demo-password' 'pop3://127.0.0.1:10110/1'
   Send more mail:
@@ -67,5 +67,5 @@ Titanicarus demo is running (everything under $DEMO, loopback only).
   Metrics:                      curl -s http://$AUTHD_METRICS/metrics
   Logs:                         $AUTHD_LOG  $DOVECOT_LOG  $POSTFIX_LOG
 
-  Stop:  sudo $0 stop
+  Stop:  $0 stop
 MSG

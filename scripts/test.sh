@@ -3,7 +3,7 @@
 # and run every test — unit tests, then integration tests against real MariaDB,
 # Dovecot and Postfix started privately on loopback.
 #
-# usage: sudo scripts/test.sh [--unit-only] [ctest arguments...]
+# usage: scripts/test.sh [--unit-only] [ctest arguments...]
 # env:   BUILD_DIR (default build), TITAN_SANITIZE=1 (ASan+UBSan build), JOBS
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
