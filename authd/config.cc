@@ -1,7 +1,8 @@
 #include "authd/config.h"
 
-#include <pwd.h>
 #include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include "common/base/strings.h"
 #include "common/config/config.h"
@@ -23,6 +24,38 @@ std::optional<uint32_t> readId(config::Section s, std::string_view key, bool gro
     }
     s.error(key, std::string("unknown ") + (group ? "group" : "user") + " '" + v + "'");
     return std::nullopt;
+}
+
+// ---- socketmap (Postfix lookup tables) ------------------------------------------------
+void readSocketmap(config::Section s, AuthdConfig& cfg) {
+    for (auto l : s.list("listen")) cfg.socketmap_listen.push_back(daemon::readListen(l, 0660));
+    event::ServerLimits defaults;
+    defaults.max_line_bytes = proto::socketmap::maxRequestBytes(cfg.socketmap.limits);
+    cfg.socketmap_limits = daemon::readLimits(s.child("limits"), defaults);
+
+    config::Section maps = s.child("maps");
+    auto& names = cfg.socketmap.map_names;
+    for (size_t i = 0; i < names.size(); ++i) {
+        const char* key = core::maps::mapKindName(static_cast<core::maps::MapKind>(i));
+        names[i] = maps.getString(key, key);
+        bool printable = !names[i].empty() && names[i].size() <= cfg.socketmap.limits.max_name_bytes;
+        for (char c : names[i]) printable = printable && c > ' ' && c < 0x7f;
+        if (!printable) maps.error(key, "must be 1-64 printable ASCII characters without spaces");
+        for (size_t j = 0; j < i; ++j) {
+            if (names[j] == names[i]) maps.error(key, "the same name is used for two maps");
+        }
+    }
+
+    auto& delimiter = cfg.socketmap.maps.recipient_delimiter;
+    delimiter = s.getString("recipient_delimiter", "+");
+    bool valid = delimiter.size() <= 8;
+    for (char c : delimiter) {
+        bool punct = c > ' ' && c < 0x7f && c != '@' && !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
+                     !(c >= 'A' && c <= 'Z');
+        valid = valid && punct;
+    }
+    if (!valid) s.error("recipient_delimiter", "expected up to 8 punctuation characters other than '@' (or empty)");
+    cfg.socketmap.maps.propagate_detail = s.getBool("propagate_detail", true);
 }
 
 }  // namespace
@@ -70,6 +103,35 @@ Result<LoadedConfig> loadConfig(const std::string& path) {
     if (cfg->accounts.home.empty() || cfg->accounts.home.front() != '/') {
         accounts.error("home", "must be an absolute path template");
     }
+
+    config::Section sec = root.child("security");
+    auto& th = cfg->security.throttle;
+    th.max_ip_failures = static_cast<unsigned>(sec.getInt("max_ip_failures", 10, 0, 1000000));
+    th.max_user_failures = static_cast<unsigned>(sec.getInt("max_user_failures", 30, 0, 1000000));
+    th.window = sec.getDuration("failure_window", milliseconds(600000), milliseconds(1000), milliseconds(86400000));
+    th.block_time = sec.getDuration("block_time", milliseconds(900000), milliseconds(1000), milliseconds(86400000));
+    th.max_keys = static_cast<size_t>(sec.getInt("max_tracked_keys", 1000000, 1000, 100000000));
+    cfg->security.exempt_networks = sec.getStringList("exempt_networks", {});
+    if (auto nets = net::CidrList::parse(cfg->security.exempt_networks); nets) {
+        th.exempt = *nets;
+    } else {
+        sec.error("exempt_networks", nets.error().message);
+    }
+    cfg->security.hash_threads = static_cast<unsigned>(sec.getInt("hash_threads", 2, 1, 256));
+    cfg->security.hash_queue = static_cast<size_t>(sec.getInt("hash_queue", 10000, 1, 10000000));
+    cfg->security.audit = sec.getBool("audit", true);
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    cfg->security.node = sec.getString("node", host);
+    cfg->security.max_writes_in_flight = static_cast<size_t>(sec.getInt("max_writes_in_flight", 1000, 1, 1000000));
+    cfg->security.sync.change_poll =
+        sec.getDuration("change_poll_interval", milliseconds(500), milliseconds(50), milliseconds(60000));
+    cfg->security.sync.failure_poll =
+        sec.getDuration("failure_poll_interval", milliseconds(1000), milliseconds(50), milliseconds(60000));
+
+    cfg->http_listen = root.child("http").getString("listen", "");
+
+    readSocketmap(root.child("socketmap"), *cfg);
 
     if (auto st = reader->finish(); !st) return std::move(st).error();
     LoadedConfig out;

@@ -7,7 +7,10 @@
 #include <vector>
 
 #include "authd/core/cache.h"
+#include "authd/core/throttle.h"
+#include "authd/service/cluster_sync.h"
 #include "authd/server/dict_session.h"
+#include "authd/server/socketmap_session.h"
 #include "common/base/result.h"
 #include "common/daemon/settings.h"
 #include "common/identity/identity.h"
@@ -22,6 +25,19 @@ struct AccountSettings {
     std::string home = "/var/vmail/%d/%n";         // home of new mailboxes: %d domain, %n local part, %u user
 };
 
+// Brute-force budget, hashing pool, audit and cluster polling (issue: SASL,
+// Dovecot auth policy and the other password-checking front ends share these).
+struct SecuritySettings {
+    core::ThrottleOptions throttle;
+    std::vector<std::string> exempt_networks;  // as written, for the dump
+    unsigned hash_threads = 2;
+    size_t hash_queue = 10000;
+    bool audit = true;
+    std::string node;  // recorded with audit events; default: host name
+    size_t max_writes_in_flight = 1000;
+    ClusterSyncOptions sync;
+};
+
 struct AuthdConfig {
     daemon::CommonSettings common;
     sql::Options database;
@@ -31,6 +47,12 @@ struct AuthdConfig {
     core::CacheOptions cache;
     identity::Options identity;
     AccountSettings accounts;
+    // socketmap: Postfix lookup tables; no socketmap server when the list is empty.
+    std::vector<event::ListenSpec> socketmap_listen;
+    event::ServerLimits socketmap_limits;
+    SocketmapSettings socketmap;
+    SecuritySettings security;
+    std::string http_listen;  // HTTP API (Dovecot auth policy) on loopback; empty: off
 };
 
 struct LoadedConfig {

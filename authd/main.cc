@@ -14,8 +14,14 @@
 
 #include "authd/config.h"
 #include "authd/server/dict_session.h"
+#include "authd/server/http_api.h"
+#include "authd/service/cluster_sync.h"
+#include "authd/service/password_authenticator.h"
 #include "authd/service/user_lookup.h"
+#include "authd/socketmap_frontend.h"
 #include "authd/store/mysql_store.h"
+#include "authd/store/security_store.h"
+#include "common/event/work_pool.h"
 #include "common/daemon/admin.h"
 #include "common/daemon/process.h"
 #include "common/event/line_server.h"
@@ -38,6 +44,9 @@ void warnIfRestartNeeded(const authd::AuthdConfig& old_cfg, const authd::AuthdCo
     };
     if (describe(old_cfg.dict_listen) != describe(new_cfg.dict_listen)) {
         log::warning("dict.listen changed: takes effect after a restart");
+    }
+    if (describe(old_cfg.socketmap_listen) != describe(new_cfg.socketmap_listen)) {
+        log::warning("socketmap.listen changed: takes effect after a restart");
     }
     if (old_cfg.database.user != new_cfg.database.user || old_cfg.database.database != new_cfg.database.database ||
         old_cfg.database.hosts.size() != new_cfg.database.hosts.size() ||
@@ -88,6 +97,24 @@ int main(int argc, char** argv) {
     authd::store::MysqlStore store(pool);
     authd::UserLookup lookup(store, cfg->cache, cfg->identity, registry);
     authd::DictMetrics dict_metrics(registry);
+
+    // Password checking shared by SASL, the Dovecot auth policy API and later front
+    // ends: one throttle (one brute-force budget), one hashing pool, one audit log.
+    authd::core::Throttle throttle(cfg->security.throttle);
+    event::WorkPool hashing(loop.base(), cfg->security.hash_threads, cfg->security.hash_queue);
+    authd::store::SecurityStore security(pool, registry, cfg->security.node, cfg->security.max_writes_in_flight);
+    security.setAuditEnabled(cfg->security.audit);
+    authd::PasswordAuthenticator authenticator(lookup, hashing, throttle, &security, registry);
+    authenticator.setFailureWindow(cfg->security.throttle.window);
+    authd::ClusterSync cluster_sync(loop, security, lookup, throttle, cfg->security.sync, registry);
+    std::unique_ptr<authd::HttpApi> http_api;
+    if (!cfg->http_listen.empty()) {
+        http_api = std::make_unique<authd::HttpApi>(loop.base(), authenticator, registry);
+        if (auto st = http_api->listen(cfg->http_listen); !st) {
+            log::error("cannot listen for http", {{"error", st.error().message}});
+            return 1;
+        }
+    }
     auto dict_settings = std::make_shared<const authd::DictSettings>(cfg->dict);
 
     event::LineServer dict_server(loop, "dict", cfg->dict_limits, [&](event::LineConnection& conn) {
@@ -107,6 +134,14 @@ int main(int argc, char** argv) {
                                std::string("reason=\"") + event::disconnectReasonName(reason) + "\"",
                                [&dict_server, reason] { return static_cast<double>(dict_server.disconnects(reason)); });
     }
+    // ---- Postfix socketmap (domains, mailboxes, aliases, senders): off without listeners
+    authd::SocketmapFrontEnd socketmap(loop, pool, registry, *cfg);
+    if (auto st = socketmap.listen(*cfg); !st) {
+        log::error("cannot listen for socketmap", {{"error", st.error().message}});
+        return 1;
+    }
+    // ---- end socketmap
+
     registry.gaugeFunction("authd_db_queue", "Database jobs waiting for a worker", "",
                            [&] { return static_cast<double>(pool.queued()); });
 
@@ -129,8 +164,12 @@ int main(int argc, char** argv) {
         cfg = next->config;
         daemon::applyLog(cfg->common.log, "titan-authd");
         lookup.reconfigure(cfg->cache, cfg->identity);
+        throttle.setOptions(cfg->security.throttle);
+        authenticator.setFailureWindow(cfg->security.throttle.window);
+        security.setAuditEnabled(cfg->security.audit);
         dict_settings = std::make_shared<const authd::DictSettings>(cfg->dict);
         dict_server.setLimits(cfg->dict_limits);
+        socketmap.reconfigure(*cfg);
         log::info("configuration reloaded", {{"config", cl->config_path}});
         return true;
     };
@@ -153,6 +192,7 @@ int main(int argc, char** argv) {
         if (!reload()) return Error::config("configuration invalid, see the log");
         return std::string();
     });
+    socketmap.addAdminCommands(admin);
     admin.add("version", "print the version",
               [](const std::vector<std::string>&) -> Result<std::string> { return std::string(kVersion) + "\n"; });
     if (cfg->common.admin) {
@@ -173,7 +213,13 @@ int main(int argc, char** argv) {
         stopping = true;
         log::info("stopping: finishing requests in progress");
         admin.server().shutdown(std::chrono::milliseconds(1000), [] {});
-        dict_server.shutdown(std::chrono::milliseconds(5000), [&] { loop.stop(); });
+        // The loop stops once the dict and socketmap servers are both done.
+        auto servers_left = std::make_shared<int>(2);
+        auto server_done = [&loop, servers_left] {
+            if (--*servers_left == 0) loop.stop();
+        };
+        socketmap.shutdown(std::chrono::milliseconds(5000), server_done);
+        dict_server.shutdown(std::chrono::milliseconds(5000), server_done);
     });
     loop.onReloadSignal([&] { reload(); });
 

@@ -5,8 +5,22 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace titan::authd::core {
+
+// A password for one application (a phone's mail client, a scanner): its own hash,
+// usable only for the listed services, optionally only from some networks and
+// until an expiry time.
+struct AppPassword {
+    std::string name;
+    std::string password_hash;
+    std::vector<std::string> services;       // "imap", "pop3", "smtp", "ftp"
+    std::vector<std::string> networks;       // CIDRs; empty = anywhere
+    std::optional<int64_t> expires_at;       // unix seconds; unset = never
+
+    bool operator==(const AppPassword&) const = default;
+};
 
 struct Mailbox {
     std::string username;       // canonical local@domain
@@ -23,6 +37,7 @@ struct Mailbox {
     std::optional<uint32_t> gid;
     std::string home;
     std::string home_site;
+    std::vector<AppPassword> app_passwords;
 
     bool operator==(const Mailbox&) const = default;
 };

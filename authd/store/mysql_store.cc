@@ -53,6 +53,33 @@ Result<Mailbox> MysqlStore::decodeRow(const sql::Row& row) {
     return m;
 }
 
+Result<std::vector<core::AppPassword>> MysqlStore::fetchAppPasswords(sql::Connection& c, const std::string& user) {
+    auto r = c.execute(
+        "SELECT a.name, a.password_hash, a.services, a.allowed_networks, UNIX_TIMESTAMP(a.expires_at)"
+        " FROM app_passwords a JOIN mailboxes m ON m.id = a.mailbox_id WHERE m.username = ? ORDER BY a.name",
+        {user});
+    if (!r) return std::move(r).error();
+    std::vector<core::AppPassword> out;
+    for (const auto& row : r->rows) {
+        core::AppPassword a;
+        a.name = row[0].value_or("");
+        a.password_hash = row[1].value_or("");
+        for (auto s : base::split(row[2].value_or(""), ',')) {
+            if (!s.empty()) a.services.push_back(base::asciiLower(s));
+        }
+        for (auto n : base::split(row[3].value_or(""), ',')) {
+            while (!n.empty() && n.front() == ' ') n.remove_prefix(1);
+            while (!n.empty() && n.back() == ' ') n.remove_suffix(1);
+            if (!n.empty()) a.networks.emplace_back(n);
+        }
+        if (row[4]) {
+            if (auto secs = base::parseSigned(*row[4])) a.expires_at = *secs;
+        }
+        out.push_back(std::move(a));
+    }
+    return out;
+}
+
 void MysqlStore::fetchMailbox(const std::string& user, MailboxDone done) {
     pool_.submit<std::optional<Mailbox>>(
         [user](sql::Connection& c) -> Result<std::optional<Mailbox>> {
@@ -61,6 +88,9 @@ void MysqlStore::fetchMailbox(const std::string& user, MailboxDone done) {
             if (r->rows.empty()) return std::optional<Mailbox>{};
             auto m = decodeRow(r->rows.front());
             if (!m) return std::move(m).error();
+            auto apps = fetchAppPasswords(c, user);
+            if (!apps) return std::move(apps).error();
+            m->app_passwords = std::move(*apps);
             return std::optional<Mailbox>(std::move(*m));
         },
         std::move(done));

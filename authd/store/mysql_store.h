@@ -16,6 +16,8 @@ public:
 
     // Decode one row of kSelectColumns (exposed for tests).
     static Result<Mailbox> decodeRow(const sql::Row& row);
+    // App passwords of one mailbox (worker thread, inside a pool job).
+    static Result<std::vector<core::AppPassword>> fetchAppPasswords(sql::Connection& c, const std::string& user);
 
 private:
     sql::Pool& pool_;

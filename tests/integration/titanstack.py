@@ -64,7 +64,8 @@ def alive(pid):
 
 
 class Stack:
-    def __init__(self, cache_ttl="60s", stale_if_error="1h", negative_ttl="5s", with_postfix=True):
+    def __init__(self, cache_ttl="60s", stale_if_error="1h", negative_ttl="5s", with_postfix=True,
+                 authd_env=None, dovecot_env=None):
         base = tempfile.mkdtemp(prefix="titan-it-", dir="/tmp")
         os.chmod(base, 0o755)
         self.dir = base
@@ -77,6 +78,9 @@ class Stack:
         self.stale_if_error = stale_if_error
         self.negative_ttl = negative_ttl
         self.with_postfix = with_postfix
+        self.authd_env = dict(authd_env or {})
+        self.dovecot_env = dict(dovecot_env or {})
+        self.extra_authd_dirs = []
         self.env = {}
 
     # ---- lifecycle -----------------------------------------------------------------
@@ -95,8 +99,11 @@ class Stack:
         return self
 
     def stop(self, purge=None):
-        for script, d in (("postfix-down.sh", self.postfix_dir), ("dovecot-down.sh", self.dovecot_dir),
-                          ("authd-down.sh", self.authd_dir), ("mariadb-down.sh", self.db_dir)):
+        downs = [("postfix-down.sh", self.postfix_dir), ("dovecot-down.sh", self.dovecot_dir),
+                 ("authd-down.sh", self.authd_dir)]
+        downs += [("authd-down.sh", d) for d in self.extra_authd_dirs]
+        downs.append(("mariadb-down.sh", self.db_dir))
+        for script, d in downs:
             if os.path.isdir(d):
                 run([os.path.join(FIXTURES, script), d], check=False)
         if purge is None:
@@ -115,8 +122,27 @@ class Stack:
         env = {"TITAN_BIN": BUILD, "DB_DIR": self.db_dir, "CACHE_TTL": self.cache_ttl,
                "NEGATIVE_TTL": self.negative_ttl, "STALE_IF_ERROR": self.stale_if_error,
                "METRICS_PORT": str(METRICS_PORT), "HOME_ROOT": self.mail_root}
+        env.update(self.authd_env)
         run([os.path.join(FIXTURES, "authd-up.sh"), self.authd_dir], env=env)
         self.env.update(read_env(os.path.join(self.authd_dir, "env")))
+
+    def extra_authd(self, name, **env_overrides):
+        """Start another titan-authd node on the same database; returns its env."""
+        d = os.path.join(self.dir, name)
+        self.extra_authd_dirs.append(d)
+        env = {"TITAN_BIN": BUILD, "DB_DIR": self.db_dir, "CACHE_TTL": self.cache_ttl,
+               "NEGATIVE_TTL": self.negative_ttl, "STALE_IF_ERROR": self.stale_if_error,
+               "METRICS_PORT": "", "HOME_ROOT": self.mail_root}
+        env.update(self.authd_env)
+        env.update(env_overrides)
+        run([os.path.join(FIXTURES, "authd-up.sh"), d], env=env)
+        return read_env(os.path.join(d, "env"))
+
+    def sql(self, query):
+        """Run SQL as the database administrator; returns rows as lists of strings."""
+        p = run(["mariadb", "--defaults-file=" + self.env["MARIADB_DEFAULTS"], "--batch", "--skip-column-names",
+                 self.env["MARIADB_DATABASE"], "-e", query])
+        return [line.split("\t") for line in p.stdout.splitlines()]
 
     def authd_down(self):
         run([os.path.join(FIXTURES, "authd-down.sh"), self.authd_dir])
@@ -124,6 +150,7 @@ class Stack:
     def dovecot_up(self):
         env = {"AUTHD_DICT_SOCKET": self.env["AUTHD_DICT_SOCKET"], "IMAP_PORT": str(IMAP_PORT),
                "POP3_PORT": str(POP3_PORT), "NAME": "titan-it"}
+        env.update(self.dovecot_env)
         run([os.path.join(FIXTURES, "dovecot-up.sh"), self.dovecot_dir], env=env)
         self.env.update(read_env(os.path.join(self.dovecot_dir, "env")))
 

@@ -1,0 +1,116 @@
+#include "authd/store/security_store.h"
+
+#include "common/base/strings.h"
+#include "common/log/log.h"
+
+namespace titan::authd::store {
+
+SecurityStore::SecurityStore(sql::Pool& pool, metrics::Registry& metrics, std::string node,
+                             size_t max_writes_in_flight)
+    : pool_(pool),
+      node_(std::move(node)),
+      max_in_flight_(max_writes_in_flight),
+      dropped_(metrics.counter("authd_security_writes_dropped_total",
+                               "Failure-counter, audit and last-login writes dropped because too many were in flight")),
+      failed_(metrics.counter("authd_security_writes_failed_total",
+                              "Failure-counter, audit and last-login writes the database refused")) {}
+
+void SecurityStore::write(std::string sql, std::vector<sql::Value> params) {
+    if (in_flight_ >= max_in_flight_) {
+        dropped_.inc();
+        return;
+    }
+    ++in_flight_;
+    pool_.submit<sql::QueryResult>(
+        [sql = std::move(sql), params = std::move(params)](sql::Connection& c) { return c.execute(sql, params, false); },
+        [this](Result<sql::QueryResult> r) {
+            --in_flight_;
+            if (!r) {
+                failed_.inc();
+                log::debug("security write failed", {{"error", r.error().message}});
+            }
+        });
+}
+
+void SecurityStore::recordFailure(const std::string& ip, const std::string& user, std::chrono::milliseconds window) {
+    // One window per key: a failure after the window restarts the count at 1.
+    // (Assignments in ON DUPLICATE KEY UPDATE run left to right: `failures` still
+    // sees the old window_start.)
+    static const std::string kUpsert =
+        "INSERT INTO auth_failures (scope, subject, window_start, failures, last_failure)"
+        " VALUES (?, ?, NOW(3), 1, NOW(3)) ON DUPLICATE KEY UPDATE"
+        " failures = IF(window_start < NOW(3) - INTERVAL ? SECOND, 1, failures + 1),"
+        " window_start = IF(window_start < NOW(3) - INTERVAL ? SECOND, NOW(3), window_start),"
+        " last_failure = NOW(3)";
+    std::string secs = std::to_string(std::max<long long>(1, window.count() / 1000));
+    if (!ip.empty()) write(kUpsert, {std::string("ip"), ip, secs, secs});
+    if (!user.empty()) write(kUpsert, {std::string("user"), user, secs, secs});
+}
+
+void SecurityStore::audit(const AuthEvent& e) {
+    if (!audit_enabled_) return;
+    write("INSERT INTO auth_events (node, service, username, remote_ip, result, reason) VALUES (?, ?, ?, ?, ?, ?)",
+          {node_, e.service.substr(0, 32), e.user.substr(0, 320), e.remote_ip.substr(0, 45), e.result,
+           e.reason.substr(0, 255)});
+}
+
+void SecurityStore::lastLogin(const std::string& user, const std::string& service, const std::string& ip) {
+    write("INSERT INTO last_logins (username, service, at, remote_ip) VALUES (?, ?, NOW(), ?)"
+          " ON DUPLICATE KEY UPDATE at = NOW(), remote_ip = VALUES(remote_ip)",
+          {user, service.substr(0, 32), ip.substr(0, 45)});
+}
+
+void SecurityStore::fetchFailures(unsigned min_failures, std::chrono::milliseconds recent, FailuresDone done) {
+    pool_.submit<std::vector<SharedFailure>>(
+        [min_failures, recent](sql::Connection& c) -> Result<std::vector<SharedFailure>> {
+            auto r = c.execute(
+                "SELECT scope, subject, failures, TIMESTAMPDIFF(MICROSECOND, last_failure, NOW(3)) DIV 1000"
+                " FROM auth_failures WHERE failures >= ? AND last_failure > NOW(3) - INTERVAL ? SECOND LIMIT 100000",
+                {std::to_string(min_failures), std::to_string(std::max<long long>(1, recent.count() / 1000))});
+            if (!r) return std::move(r).error();
+            std::vector<SharedFailure> out;
+            for (const auto& row : r->rows) {
+                SharedFailure f{row[0].value_or("") == "ip" ? core::Scope::Ip : core::Scope::User,
+                                row[1].value_or(""),
+                                static_cast<unsigned>(base::parseUnsigned(row[2].value_or("0")).value_or(0)),
+                                base::parseSigned(row[3].value_or("0")).value_or(0)};
+                out.push_back(std::move(f));
+            }
+            return out;
+        },
+        std::move(done));
+}
+
+void SecurityStore::fetchChanges(unsigned long long after, size_t limit, ChangesDone done) {
+    pool_.submit<std::vector<Change>>(
+        [after, limit](sql::Connection& c) -> Result<std::vector<Change>> {
+            auto r = c.execute("SELECT id, username FROM auth_changes WHERE id > ? ORDER BY id LIMIT " +
+                                   std::to_string(limit),
+                               {std::to_string(after)});
+            if (!r) return std::move(r).error();
+            std::vector<Change> out;
+            for (const auto& row : r->rows) {
+                out.push_back({base::parseUnsigned(row[0].value_or("0")).value_or(0), row[1].value_or("")});
+            }
+            return out;
+        },
+        std::move(done));
+}
+
+void SecurityStore::fetchLastChangeId(MaxIdDone done) {
+    pool_.submit<unsigned long long>(
+        [](sql::Connection& c) -> Result<unsigned long long> {
+            auto r = c.execute("SELECT COALESCE(MAX(id), 0) FROM auth_changes");
+            if (!r) return std::move(r).error();
+            if (r->rows.empty()) return 0ULL;
+            return static_cast<unsigned long long>(base::parseUnsigned(r->rows[0][0].value_or("0")).value_or(0));
+        },
+        std::move(done));
+}
+
+void SecurityStore::pruneChanges(std::chrono::milliseconds age) {
+    write("DELETE FROM auth_changes WHERE changed_at < NOW(3) - INTERVAL ? SECOND LIMIT 10000",
+          {std::to_string(std::max<long long>(60, age.count() / 1000))});
+}
+
+}  // namespace titan::authd::store
