@@ -4,38 +4,42 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include <nlohmann/json.hpp>
-
 #include "common/base/strings.h"
 #include "common/log/log.h"
 
 namespace titan::authd {
 namespace {
-
 constexpr size_t kMaxBody = 64 * 1024;
 
-std::string field(const nlohmann::json& j, const char* name) {
-    auto it = j.find(name);
-    if (it == j.end() || !it->is_string()) return {};
-    return it->get<std::string>();
-}
-
-void reply(evhttp_request* req, int code, const std::string& body) {
+void send(evhttp_request* req, const HttpResponse& r) {
     evbuffer* buf = evbuffer_new();
-    evbuffer_add(buf, body.data(), body.size());
+    evbuffer_add(buf, r.body.data(), r.body.size());
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", buf);
+    evhttp_send_reply(req, r.status, r.status == 200 ? "OK" : "Error", buf);
     evbuffer_free(buf);
 }
-
 }  // namespace
 
-HttpApi::HttpApi(event_base* base, PasswordAuthenticator& auth, metrics::Registry& metrics)
-    : base_(base), auth_(auth), metrics_(metrics) {}
+// The pending evhttp request, or null once answered or once the client closed.
+struct Responder::State {
+    evhttp_request* req = nullptr;
+    bool answered = false;
+};
+
+void Responder::operator()(HttpResponse response) const {
+    if (!state || state->answered) return;
+    state->answered = true;
+    if (state->req != nullptr) send(state->req, response);
+    state->req = nullptr;
+}
+
+HttpApi::HttpApi(event_base* base, metrics::Registry& metrics) : base_(base), metrics_(metrics) {}
 
 HttpApi::~HttpApi() {
     if (http_ != nullptr) evhttp_free(http_);
 }
+
+void HttpApi::route(const std::string& path, Handler handler) { routes_[path] = std::move(handler); }
 
 Status HttpApi::listen(const std::string& address) {
     auto colon = address.rfind(':');
@@ -57,78 +61,63 @@ Status HttpApi::listen(const std::string& address) {
     return {};
 }
 
-std::pair<int, std::string> HttpApi::handlePolicy(const std::string& command, const std::string& body) {
-    auto j = nlohmann::json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-        metrics_.counter("authd_policy_requests_total", "Dovecot auth policy requests", "command=\"invalid\"").inc();
-        return {400, R"({"status":0,"msg":"malformed request"})"};
+void HttpApi::onConnectionClose(evhttp_connection* conn, void* arg) noexcept {
+    auto* self = static_cast<HttpApi*>(arg);
+    auto it = self->pending_.find(conn);
+    if (it == self->pending_.end()) return;
+    for (auto& w : it->second) {
+        if (auto s = w.lock()) s->req = nullptr;
     }
-    std::string login = field(j, "login");
-    std::string remote = field(j, "remote");
-    std::string protocol = base::asciiLower(field(j, "protocol"));
-    if (command == "allow") {
-        auto why = auth_.throttled(remote, login);
-        metrics_
-            .counter("authd_policy_requests_total", "Dovecot auth policy requests",
-                     std::string("command=\"allow\",result=\"") + (why ? "refuse" : "allow") + "\"")
-            .inc();
-        if (why) {
-            nlohmann::json out{{"status", -1}, {"msg", "Too many failed logins, try again later"}};
-            return {200, out.dump()};
-        }
-        return {200, R"({"status":0})"};
-    }
-    if (command == "report") {
-        bool success = j.value("success", false);
-        bool policy_reject = j.value("policy_reject", false);
-        std::string fail_type = field(j, "fail_type");
-        const char* result = "success";
-        if (!success && !policy_reject) {
-            // Internal errors are not the client's fault; everything else counts.
-            if (fail_type == "internal") {
-                result = "internal";
-            } else {
-                result = "failure";
-                auth_.recordExternalFailure(protocol, remote, login);
-            }
-        } else if (success) {
-            auth_.recordExternalSuccess(protocol, remote, login);
-        } else {
-            result = "policy_reject";
-        }
-        metrics_
-            .counter("authd_policy_requests_total", "Dovecot auth policy requests",
-                     std::string("command=\"report\",result=\"") + result + "\"")
-            .inc();
-        return {200, R"({"status":0})"};
-    }
-    return {404, R"({"status":0,"msg":"unknown command"})"};
+    self->pending_.erase(it);
 }
 
 void HttpApi::onRequest(evhttp_request* req, void* arg) noexcept {
     auto* self = static_cast<HttpApi*>(arg);
     try {
         const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+        HttpRequest r;
         const char* path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
-        if (path == nullptr || std::string_view(path) != "/policy" ||
-            evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-            reply(req, 404, R"({"error":"not found"})");
+        r.path = path != nullptr ? path : "";
+        r.method = evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "GET";
+        auto it = self->routes_.find(r.path);
+        if (it == self->routes_.end()) {
+            self->metrics_.counter("authd_http_requests_total", "HTTP API requests by path", "path=\"unknown\"").inc();
+            send(req, {404, R"({"error":"not found"})"});
             return;
         }
-        std::string command;
-        if (const char* q = evhttp_uri_get_query(uri)) {
+        self->metrics_.counter("authd_http_requests_total", "HTTP API requests by path", "path=\"" + r.path + "\"").inc();
+        if (const char* q = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr) {
             evkeyvalq params;
             if (evhttp_parse_query_str(q, &params) == 0) {
-                if (const char* c = evhttp_find_header(&params, "command")) command = c;
+                for (evkeyval* kv = params.tqh_first; kv != nullptr; kv = kv->next.tqe_next) {
+                    r.query[kv->key] = kv->value;
+                }
                 evhttp_clear_headers(&params);
             }
         }
         evbuffer* in = evhttp_request_get_input_buffer(req);
         size_t len = evbuffer_get_length(in);
-        std::string body(len, '\0');
-        if (len > 0) evbuffer_copyout(in, body.data(), len);
-        auto [code, out] = self->handlePolicy(command, body);
-        reply(req, code, out);
+        r.body.resize(len);
+        if (len > 0) evbuffer_copyout(in, r.body.data(), len);
+        if (evhttp_connection* conn = evhttp_request_get_connection(req)) {
+            char* addr = nullptr;
+            uint16_t port = 0;
+            evhttp_connection_get_peer(conn, &addr, &port);
+            if (addr != nullptr) r.peer = addr;
+        }
+        Responder responder{std::make_shared<Responder::State>()};
+        responder.state->req = req;
+        if (evhttp_connection* conn = evhttp_request_get_connection(req)) {
+            auto& list = self->pending_[conn];
+            // Drop entries of requests already answered (keep-alive connections).
+            std::erase_if(list, [](const std::weak_ptr<Responder::State>& w) {
+                auto s = w.lock();
+                return !s || s->answered;
+            });
+            list.push_back(responder.state);
+            evhttp_connection_set_closecb(conn, &HttpApi::onConnectionClose, self);
+        }
+        it->second(r, responder);
     } catch (const std::bad_alloc&) {
         std::terminate();
     } catch (const std::exception& e) {
