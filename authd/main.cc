@@ -15,6 +15,7 @@
 #include "authd/config.h"
 #include "authd/server/dict_session.h"
 #include "authd/server/http_api.h"
+#include "authd/server/policy_api.h"
 #include "authd/service/cluster_sync.h"
 #include "authd/service/password_authenticator.h"
 #include "authd/service/user_lookup.h"
@@ -109,7 +110,8 @@ int main(int argc, char** argv) {
     authd::ClusterSync cluster_sync(loop, security, lookup, throttle, cfg->security.sync, registry);
     std::unique_ptr<authd::HttpApi> http_api;
     if (!cfg->http_listen.empty()) {
-        http_api = std::make_unique<authd::HttpApi>(loop.base(), authenticator, registry);
+        http_api = std::make_unique<authd::HttpApi>(loop.base(), registry);
+        authd::addPolicyRoutes(*http_api, authenticator, registry);
         if (auto st = http_api->listen(cfg->http_listen); !st) {
             log::error("cannot listen for http", {{"error", st.error().message}});
             return 1;
