@@ -66,7 +66,8 @@ public:
     LineConnection(const LineConnection&) = delete;
     LineConnection& operator=(const LineConnection&) = delete;
 
-    // Queue bytes for the peer. Ignored once the connection is closing.
+    // Queue bytes for the peer. Ignored once the connection is closing. Bytes written
+    // while the lines of one read are being handled go out together after the last one.
     void write(std::string_view data);
     // Close with a reason. Output already queued is flushed first (bounded by the idle
     // timeout); input is no longer read. Safe to call from inside onLine().
@@ -84,6 +85,8 @@ public:
 private:
     friend class LineServer;
     void processInput();
+    void send(std::string_view data);
+    void flushBatch();
     void finish();
     static void onRead(bufferevent* bev, void* arg) noexcept;
     static void onWrite(bufferevent* bev, void* arg) noexcept;
@@ -94,6 +97,7 @@ private:
     bufferevent* bev_;
     std::string peer_;
     std::unique_ptr<LineHandler> handler_;
+    std::string batch_;  // written during processInput(), sent when it ends
     bool closing_ = false;
     bool finished_ = false;
     bool reading_paused_ = false;
