@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <openssl/rand.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -14,9 +15,11 @@
 
 #include "common/base/strings.h"
 #include "common/identity/identity.h"
+#include "common/net/cidr.h"
 #include "common/password/password.h"
 #include "common/sql/pool.h"
 #include "titanctl/migrations.h"
+#include "titanctl/quota_commands.h"
 
 namespace titan::ctl {
 namespace {
@@ -30,7 +33,8 @@ struct Args {
 
 // Options that take a value; anything else starting with "--" is a flag.
 const char* const kValueOptions[] = {"--quota", "--quota-messages", "--home", "--uid", "--gid", "--home-site",
-                                     "--password-file", "--reason", "--imap", "--pop3", "--smtp", "--ftp"};
+                                     "--password-file", "--reason", "--imap", "--pop3", "--smtp", "--ftp",
+                                     "--services", "--networks", "--expires"};
 
 Result<Args> parseArgs(const std::vector<std::string>& in, size_t from) {
     Args a;
@@ -451,6 +455,114 @@ int userDelete(Context& ctx, const Args& a) {
     return 0;
 }
 
+// ---- app passwords ----------------------------------------------------------------
+
+// 24 characters from an alphabet without look-alikes; about 138 bits.
+std::string randomAppPassword() {
+    static const char kAlphabet[] = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    unsigned char raw[24];
+    if (RAND_bytes(raw, sizeof(raw)) != 1) return {};
+    std::string out;
+    for (unsigned char b : raw) out += kAlphabet[b % (sizeof(kAlphabet) - 1)];
+    return out;
+}
+
+int appPasswordAdd(Context& ctx, const Args& a) {
+    if (a.positional.size() != 2) {
+        return fail(ctx, "usage: titanctl app-password add USER NAME [--services smtp,imap,pop3,ftp]"
+                         " [--networks CIDR,...] [--expires 30d|YYYY-MM-DD]", 2);
+    }
+    auto user = canonical(ctx, a.positional[0]);
+    if (!user) return fail(ctx, user.error().message, 2);
+    const std::string& name = a.positional[1];
+    if (name.empty() || name.size() > 64 || base::hasControlBytes(name)) return fail(ctx, "bad app password name", 2);
+    std::string services = "smtp";
+    if (auto it = a.options.find("--services"); it != a.options.end()) services = base::asciiLower(it->second);
+    for (auto svc : base::split(services, ',')) {
+        if (svc != "smtp" && svc != "imap" && svc != "pop3" && svc != "ftp") {
+            return fail(ctx, "--services takes a comma list of smtp, imap, pop3, ftp", 2);
+        }
+    }
+    sql::Value networks;
+    if (auto it = a.options.find("--networks"); it != a.options.end()) {
+        std::vector<std::string> list;
+        for (auto n : base::split(it->second, ',')) list.emplace_back(n);
+        if (auto parsed = net::CidrList::parse(list); !parsed) return fail(ctx, parsed.error().message, 2);
+        networks = it->second;
+    }
+    std::string expires_sql = "NULL";
+    std::vector<sql::Value> params;
+    sql::Value expires_param;
+    if (auto it = a.options.find("--expires"); it != a.options.end()) {
+        const std::string& e = it->second;
+        if (!e.empty() && (e.back() == 'd' || e.back() == 'h')) {
+            auto n = base::parseUnsigned(e.substr(0, e.size() - 1));
+            if (!n || *n == 0 || *n > 36500) return fail(ctx, "bad --expires (e.g. 30d, 12h, 2027-01-31)", 2);
+            expires_sql = "NOW() + INTERVAL ? SECOND";
+            expires_param = std::to_string(*n * (e.back() == 'd' ? 86400 : 3600));
+        } else if (e.size() == 10 && e[4] == '-' && e[7] == '-') {
+            expires_sql = "CAST(? AS DATETIME)";
+            expires_param = e;
+        } else {
+            return fail(ctx, "bad --expires (e.g. 30d, 12h, 2027-01-31)", 2);
+        }
+    }
+    std::string secret = randomAppPassword();
+    if (secret.empty()) return fail(ctx, "no randomness available");
+    auto hash = password::generate(ctx.config.accounts.password_scheme, secret);
+    if (!hash) return fail(ctx, "cannot hash the password: " + hash.error().message);
+    auto db = connect(ctx);
+    params = {*hash, services, networks};
+    if (expires_param) params.push_back(expires_param);
+    params.push_back(name);
+    params.push_back(*user);
+    auto r = db.execute("INSERT INTO app_passwords (mailbox_id, password_hash, services, allowed_networks, expires_at, name)"
+                        " SELECT m.id, ?, ?, ?, " + expires_sql + ", ? FROM mailboxes m WHERE m.username = ?",
+                        params, false);
+    if (!r) {
+        if (db.lastErrno() == 1062) return fail(ctx, "app password '" + name + "' already exists for " + *user);
+        return fail(ctx, r.error().message);
+    }
+    if (r->affected_rows == 0) return fail(ctx, "no such mailbox: " + *user);
+    notifyAuthd(ctx, *user);
+    ctx.out << "app password '" << name << "' for " << *user << " (" << services << "): " << secret << "\n"
+            << "It is shown only now; store it in the application.\n";
+    return 0;
+}
+
+int appPasswordList(Context& ctx, const Args& a) {
+    if (a.positional.size() != 1) return fail(ctx, "usage: titanctl app-password list USER", 2);
+    auto user = canonical(ctx, a.positional[0]);
+    if (!user) return fail(ctx, user.error().message, 2);
+    auto db = connect(ctx);
+    auto r = db.execute(
+        "SELECT a.name, a.services, COALESCE(a.allowed_networks, 'anywhere'), COALESCE(a.expires_at, 'never'),"
+        " a.created_at FROM app_passwords a JOIN mailboxes m ON m.id = a.mailbox_id WHERE m.username = ?"
+        " ORDER BY a.name",
+        {*user});
+    if (!r) return fail(ctx, r.error().message);
+    for (const auto& row : r->rows) {
+        ctx.out << row[0].value_or("") << "\tservices=" << row[1].value_or("") << "\tnetworks=" << row[2].value_or("")
+                << "\texpires=" << row[3].value_or("") << "\tcreated=" << row[4].value_or("") << "\n";
+    }
+    return 0;
+}
+
+int appPasswordDelete(Context& ctx, const Args& a) {
+    if (a.positional.size() != 2) return fail(ctx, "usage: titanctl app-password delete USER NAME", 2);
+    auto user = canonical(ctx, a.positional[0]);
+    if (!user) return fail(ctx, user.error().message, 2);
+    auto db = connect(ctx);
+    auto r = db.execute(
+        "DELETE a FROM app_passwords a JOIN mailboxes m ON m.id = a.mailbox_id WHERE m.username = ? AND a.name = ?",
+        {*user, a.positional[1]}, false);
+    if (!r) return fail(ctx, r.error().message);
+    if (r->affected_rows == 0) return fail(ctx, "no app password '" + a.positional[1] + "' for " + *user);
+    notifyAuthd(ctx, *user);
+    ctx.out << "app password '" << a.positional[1] << "' of " << *user << " deleted\n";
+    return 0;
+}
+
 int passwordHash(Context& ctx, const Args& a) {
     std::string scheme = ctx.config.accounts.password_scheme;
     if (!a.positional.empty()) scheme = a.positional[0];
@@ -481,6 +593,10 @@ std::string usage() {
            "  user list [DOMAIN]\n"
            "  user delete USER\n"
            "  password hash [SCHEME]          print a hash of the password read as for user add\n"
+           "  app-password add USER NAME [--services smtp,imap,pop3,ftp] [--networks CIDR,...]\n"
+           "                   [--expires 30d|YYYY-MM-DD]   create one; the password is printed once\n"
+           "  app-password list USER\n"
+           "  app-password delete USER NAME\n"
            "The database settings come from titan-authd's config (default /etc/titan/authd.yaml).\n";
 }
 
@@ -505,6 +621,10 @@ int run(Context& ctx, const std::vector<std::string>& args) {
     if (noun == "user" && verb == "list") return userList(ctx, *parsed);
     if (noun == "user" && verb == "delete") return userDelete(ctx, *parsed);
     if (noun == "password" && verb == "hash") return passwordHash(ctx, *parsed);
+    if (noun == "app-password" && verb == "add") return appPasswordAdd(ctx, *parsed);
+    if (noun == "app-password" && verb == "list") return appPasswordList(ctx, *parsed);
+    if (noun == "app-password" && verb == "delete") return appPasswordDelete(ctx, *parsed);
+    if (noun == "quota") return runQuota(ctx, args);
     ctx.err << "titanctl: unknown command '" << noun << " " << verb << "'\n" << usage();
     return 2;
 }
