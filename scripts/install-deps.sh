@@ -17,6 +17,7 @@ PKGS=(
   postfix swaks
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
   python3 curl openssl procps iproute2 passwd
+  debootstrap util-linux   # Debian 13 tree for the Dovecot 2.4 / Postfix 3.10 tests
 )
 
 missing=()
