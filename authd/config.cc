@@ -1,5 +1,7 @@
 #include "authd/config.h"
 
+#include <algorithm>
+
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -24,6 +26,32 @@ std::optional<uint32_t> readId(config::Section s, std::string_view key, bool gro
     }
     s.error(key, std::string("unknown ") + (group ? "group" : "user") + " '" + v + "'");
     return std::nullopt;
+}
+
+// ---- sasl (Postfix SMTP AUTH over the Dovecot auth-client protocol) ---------------------
+void readSasl(config::Section s, AuthdConfig& cfg) {
+    for (auto l : s.list("listen")) cfg.sasl_listen.push_back(daemon::readListen(l, 0660));
+    cfg.sasl_limits = daemon::readLimits(s.child("limits"), defaultSaslLimits());
+    // Postfix gives up on the auth server after 10 s (AUTH_TIMEOUT) and answers 454: a
+    // longer delay would turn every wrong password into a temporary failure.
+    cfg.sasl.failure_delay = s.getDuration("failure_delay", std::chrono::milliseconds(2000),
+                                           std::chrono::milliseconds(0), std::chrono::milliseconds(8000));
+    cfg.sasl.mechanisms.clear();
+    for (const auto& name : s.getStringList("mechanisms", {"plain", "login"})) {
+        auto m = proto::dovecot_auth::parseMechanismName(name);
+        if (!m || name != base::asciiLower(name)) {
+            s.error("mechanisms", "unknown mechanism '" + name + "' (expected plain or login)");
+        } else if (std::find(cfg.sasl.mechanisms.begin(), cfg.sasl.mechanisms.end(), *m) != cfg.sasl.mechanisms.end()) {
+            s.error("mechanisms", "mechanism '" + name + "' is listed twice");
+        } else {
+            cfg.sasl.mechanisms.push_back(*m);
+        }
+    }
+    if (cfg.sasl.mechanisms.empty()) s.error("mechanisms", "at least one mechanism is required");
+    if (cfg.sasl_limits.max_line_bytes < 1024) {
+        s.error("limits", "max_line_bytes below 1KiB cannot carry a SASL request");
+    }
+    cfg.sasl = effectiveSaslSettings(cfg.sasl, cfg.sasl_limits);
 }
 
 // ---- socketmap (Postfix lookup tables) ------------------------------------------------
@@ -132,6 +160,7 @@ Result<LoadedConfig> loadConfig(const std::string& path) {
     cfg->http_listen = root.child("http").getString("listen", "");
 
     readSocketmap(root.child("socketmap"), *cfg);
+    readSasl(root.child("sasl"), *cfg);
 
     if (auto st = reader->finish(); !st) return std::move(st).error();
     LoadedConfig out;

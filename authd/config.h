@@ -9,6 +9,7 @@
 #include "authd/core/cache.h"
 #include "authd/core/throttle.h"
 #include "authd/service/cluster_sync.h"
+#include "authd/server/auth_client_session.h"
 #include "authd/server/dict_session.h"
 #include "authd/server/socketmap_session.h"
 #include "common/base/result.h"
@@ -44,6 +45,10 @@ struct AuthdConfig {
     std::vector<event::ListenSpec> dict_listen;
     event::ServerLimits dict_limits;
     DictSettings dict;
+    // sasl: Postfix SASL (Dovecot auth-client protocol); no SASL server when the list is empty.
+    std::vector<event::ListenSpec> sasl_listen;
+    event::ServerLimits sasl_limits = defaultSaslLimits();
+    SaslSettings sasl;
     core::CacheOptions cache;
     identity::Options identity;
     AccountSettings accounts;

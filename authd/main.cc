@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "authd/config.h"
+#include "authd/server/auth_client_session.h"
 #include "authd/server/dict_session.h"
 #include "authd/server/http_api.h"
 #include "authd/server/policy_api.h"
@@ -48,6 +49,9 @@ void warnIfRestartNeeded(const authd::AuthdConfig& old_cfg, const authd::AuthdCo
     }
     if (describe(old_cfg.socketmap_listen) != describe(new_cfg.socketmap_listen)) {
         log::warning("socketmap.listen changed: takes effect after a restart");
+    }
+    if (describe(old_cfg.sasl_listen) != describe(new_cfg.sasl_listen)) {
+        log::warning("sasl.listen changed: takes effect after a restart");
     }
     if (old_cfg.database.user != new_cfg.database.user || old_cfg.database.database != new_cfg.database.database ||
         old_cfg.database.hosts.size() != new_cfg.database.hosts.size() ||
@@ -144,6 +148,14 @@ int main(int argc, char** argv) {
     }
     // ---- end socketmap
 
+    // ---- Postfix SMTP AUTH (smtpd_sasl_type = dovecot): off without sasl.listen
+    authd::SaslServer sasl(loop, authenticator, registry, cfg->sasl);
+    if (auto st = sasl.listen(cfg->sasl_listen, cfg->sasl_limits); !st) {
+        log::error("cannot listen for sasl", {{"error", st.error().message}});
+        return 1;
+    }
+    // ---- end sasl
+
     registry.gaugeFunction("authd_db_queue", "Database jobs waiting for a worker", "",
                            [&] { return static_cast<double>(pool.queued()); });
 
@@ -172,6 +184,7 @@ int main(int argc, char** argv) {
         dict_settings = std::make_shared<const authd::DictSettings>(cfg->dict);
         dict_server.setLimits(cfg->dict_limits);
         socketmap.reconfigure(*cfg);
+        sasl.reconfigure(cfg->sasl_limits, cfg->sasl);
         log::info("configuration reloaded", {{"config", cl->config_path}});
         return true;
     };
@@ -215,12 +228,13 @@ int main(int argc, char** argv) {
         stopping = true;
         log::info("stopping: finishing requests in progress");
         admin.server().shutdown(std::chrono::milliseconds(1000), [] {});
-        // The loop stops once the dict and socketmap servers are both done.
-        auto servers_left = std::make_shared<int>(2);
+        // The loop stops once the dict, socketmap and sasl servers are all done.
+        auto servers_left = std::make_shared<int>(3);
         auto server_done = [&loop, servers_left] {
             if (--*servers_left == 0) loop.stop();
         };
         socketmap.shutdown(std::chrono::milliseconds(5000), server_done);
+        sasl.shutdown(std::chrono::milliseconds(5000), server_done);
         dict_server.shutdown(std::chrono::milliseconds(5000), server_done);
     });
     loop.onReloadSignal([&] { reload(); });
