@@ -346,7 +346,7 @@ void MysqlStore::fetchSenderLogins(std::string user, Done<std::vector<std::strin
             auto r = c.execute(
                 "SELECT username FROM mailboxes WHERE username = ?"
                 " UNION SELECT source FROM aliases WHERE destination = ? AND active = 1"
-                " UNION SELECT address FROM sender_logins WHERE login = ?",
+                " UNION SELECT address FROM sender_logins WHERE login = ? AND active = 1",
                 {user, user, user});
             if (!r) return std::move(r).error();
             std::vector<std::string> out;

@@ -3,12 +3,17 @@
 -- and the sender_logins table (extra addresses an authenticated user may send as).
 -- Times are milliseconds since the epoch (BIGINT), the clock every policyd node decides on.
 
+-- Extra addresses a SASL login may send as. 0002_authd_maps.sql declares the same table
+-- with IF NOT EXISTS (titan-authd serves it to Postfix as smtpd_sender_login_maps); keep
+-- both identical. `address` may be '@domain' for every address of that domain.
 CREATE TABLE IF NOT EXISTS sender_logins (
-  login       VARCHAR(320) NOT NULL,              -- canonical SASL login (a mailbox name)
-  address     VARCHAR(320) NOT NULL,              -- canonical address, or '@domain' for a whole domain
+  id          INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  address     VARCHAR(320) NOT NULL,   -- canonical address, or '@domain'
+  login       VARCHAR(320) NOT NULL,   -- canonical SASL login (a mailbox user name)
+  active      TINYINT(1) NOT NULL DEFAULT 1,
   created_at  TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (login, address),
-  KEY ix_sender_logins_address (address)
+  UNIQUE KEY uq_sender_logins_pair (address, login),
+  KEY ix_sender_logins_login (login)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- One row per (rule, window, subject); values in milli-units (see policyd/core/counter.h).
