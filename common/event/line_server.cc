@@ -165,6 +165,12 @@ void LineConnection::processInput() {
         }
         size_t len = evbuffer_get_length(in);
         if (len == 0) break;
+        if (server_.framer_.next) {
+            std::string message;
+            if (!nextFramed(&message)) break;
+            handler_->onLine(message);
+            continue;
+        }
         size_t eol_len = 0;
         evbuffer_ptr pos = evbuffer_search_eol(in, nullptr, &eol_len, EVBUFFER_EOL_LF);
         size_t window = pos.pos < 0 ? std::min(len, limits.max_line_bytes + 1)
@@ -197,6 +203,36 @@ void LineConnection::processInput() {
         }
     }
     in_process_ = false;
+}
+
+bool LineConnection::nextFramed(std::string* text) {
+    const ServerLimits& limits = server_.limits_;
+    evbuffer* in = bufferevent_get_input(bev_);
+    size_t len = evbuffer_get_length(in);
+    size_t window = std::min(len, limits.max_line_bytes + server_.framer_.overhead);
+    auto* data = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(window)));
+    Frame frame = server_.framer_.next(std::string_view(data, window), limits.max_line_bytes);
+    if (frame.kind == Frame::Kind::NeedMore && window < len) frame.kind = Frame::Kind::TooLong;
+    switch (frame.kind) {
+        case Frame::Kind::Message:
+            text->assign(frame.text);
+            evbuffer_drain(in, frame.consumed);
+            return true;
+        case Frame::Kind::NeedMore:
+            return false;
+        case Frame::Kind::TooLong:
+            log::warning("message too long, disconnecting",
+                         {{"server", server_.name_}, {"conn.id", id_}, {"peer", peer_},
+                          {"limit", static_cast<unsigned long long>(limits.max_line_bytes)}});
+            close(DisconnectReason::LineTooLong);
+            return false;
+        case Frame::Kind::Malformed:
+            log::warning("malformed framing, disconnecting",
+                         {{"server", server_.name_}, {"conn.id", id_}, {"peer", peer_}, {"error", frame.error}});
+            close(DisconnectReason::ProtocolError);
+            return false;
+    }
+    return false;
 }
 
 void LineConnection::onRead(bufferevent* /*bev*/, void* arg) noexcept {
@@ -254,8 +290,8 @@ void LineConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) noexce
     });
 }
 
-LineServer::LineServer(Loop& loop, std::string name, ServerLimits limits, HandlerFactory factory)
-    : loop_(loop), name_(std::move(name)), limits_(limits), factory_(std::move(factory)) {
+LineServer::LineServer(Loop& loop, std::string name, ServerLimits limits, HandlerFactory factory, Framer framer)
+    : loop_(loop), name_(std::move(name)), limits_(limits), factory_(std::move(factory)), framer_(std::move(framer)) {
     reap_ev_ = event_new(loop_.base(), -1, 0, &LineServer::reapCb, this);
 }
 

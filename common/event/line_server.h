@@ -1,8 +1,9 @@
 // A server for LF-terminated line protocols (Dovecot dict/auth, Postfix policy
 // framing is line based too): listeners, per-connection limits and lifetimes.
 // It enforces the bounds (line bytes, commands in progress, output bytes, idle time,
-// connection count) and hands complete lines to a protocol handler. It knows
-// nothing about any protocol. Loop thread only. Layer: common/event.
+// connection count) and hands complete lines to a protocol handler. Another framing
+// (netstrings) can be plugged in with a Framer. It knows nothing about any protocol.
+// Loop thread only. Layer: common/event.
 #pragma once
 
 #include <array>
@@ -38,6 +39,27 @@ struct ServerLimits {
     size_t max_pending = 1000;              // commands in progress per connection, then stop reading
     size_t max_output_bytes = 4u << 20;     // above this, reading pauses until the peer drains
     bool strip_cr = false;                  // accept CR LF (policy) or keep CR as data (dict)
+};
+
+// How a connection's input is cut into messages. The default (an empty `next`) is
+// LF-terminated lines, as described above; a protocol with other framing (Postfix
+// socketmap netstrings) supplies its own. Every limit still applies, with
+// max_line_bytes bounding one message, and each message reaches LineHandler::onLine().
+struct Frame {
+    enum class Kind { Message, NeedMore, TooLong, Malformed };
+    Kind kind = Kind::NeedMore;
+    std::string_view text;  // Message: the message handed to onLine()
+    size_t consumed = 0;    // Message: bytes to drop from the front of the input
+    std::string error;      // Malformed: why, for the log (never quotes peer bytes)
+};
+
+struct Framer {
+    // Cuts the first message from `buffered`, the front of the input. Must be pure and
+    // decide within max_message_bytes + overhead bytes: the server passes at most that
+    // many, and treats NeedMore on a full window as TooLong. TooLong and Malformed
+    // close the connection (logged; reasons line_too_long and protocol_error).
+    std::function<Frame(std::string_view buffered, size_t max_message_bytes)> next;
+    size_t overhead = 0;  // framing bytes around a message of max_message_bytes
 };
 
 class LineConnection;
@@ -85,6 +107,7 @@ public:
 private:
     friend class LineServer;
     void processInput();
+    bool nextFramed(std::string* text);
     void send(std::string_view data);
     void flushBatch();
     void finish();
@@ -110,7 +133,8 @@ using HandlerFactory = std::function<std::unique_ptr<LineHandler>(LineConnection
 
 class LineServer {
 public:
-    LineServer(Loop& loop, std::string name, ServerLimits limits, HandlerFactory factory);
+    // `framer` cuts the input into messages; the default is LF-terminated lines.
+    LineServer(Loop& loop, std::string name, ServerLimits limits, HandlerFactory factory, Framer framer = {});
     ~LineServer();
     LineServer(const LineServer&) = delete;
     LineServer& operator=(const LineServer&) = delete;
@@ -143,6 +167,7 @@ private:
     std::string name_;
     ServerLimits limits_;
     HandlerFactory factory_;
+    Framer framer_;
     std::vector<evconnlistener*> listeners_;
     std::vector<std::string> unix_paths_;
     std::unordered_map<uint64_t, std::shared_ptr<LineConnection>> conns_;
