@@ -204,6 +204,7 @@ class SaslTests(unittest.TestCase):
             self.assertTrue(reply.startswith("535 5.7.8"), reply)
         reply, _ = STACK.auth("PLAIN", "victim@example.test", "victim-pw")
         self.assertTrue(reply.startswith("535 5.7.8"), reply)
+        self.assertIn("too many failed logins", reply.lower())
         self.assertGreaterEqual(STACK.metric('authd_sasl_requests_total{mechanism="plain",result="throttled"}'), 1)
 
     def test_malformed_client_is_a_logged_disconnect(self):
