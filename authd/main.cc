@@ -15,17 +15,21 @@
 #include "authd/config.h"
 #include "authd/server/auth_client_session.h"
 #include "authd/server/dict_session.h"
+#include "authd/server/dovecot24_api.h"
+#include "authd/server/ftp_api.h"
 #include "authd/server/http_api.h"
 #include "authd/server/policy_api.h"
 #include "authd/service/cluster_sync.h"
 #include "authd/service/password_authenticator.h"
 #include "authd/service/user_lookup.h"
 #include "authd/socketmap_frontend.h"
+#include "authd/store/ftp_tally_store.h"
 #include "authd/store/mysql_store.h"
 #include "authd/store/security_store.h"
 #include "common/event/work_pool.h"
 #include "common/daemon/admin.h"
 #include "common/daemon/process.h"
+#include "common/daemon/startup.h"
 #include "common/event/line_server.h"
 #include "common/event/loop.h"
 #include "common/log/log.h"
@@ -66,32 +70,11 @@ void warnIfRestartNeeded(const authd::AuthdConfig& old_cfg, const authd::AuthdCo
 }  // namespace
 
 int main(int argc, char** argv) {
-    auto cl = daemon::parseCommandLine(argc, argv, authd::kDefaultConfigPath);
-    if (!cl) {
-        std::cerr << cl.error().message;
-        return 2;
-    }
-    if (cl->help) {
-        std::cout << daemon::usage(argv[0], authd::kDefaultConfigPath);
-        return 0;
-    }
-    if (cl->version) {
-        std::cout << kVersion << "\n";
-        return 0;
-    }
-    auto loaded = authd::loadConfig(cl->config_path);
-    if (!loaded) {
-        std::cerr << "titan-authd: configuration errors:\n" << loaded.error().message << "\n";
-        return 2;
-    }
-    if (cl->check_config) {
-        std::cout << cl->config_path << ": config OK\n";
-        return 0;
-    }
-    if (cl->dump_config) {
-        std::cout << loaded->dump;
-        return 0;
-    }
+    auto start = daemon::startup<authd::LoadedConfig>(
+        argc, argv, {"titan-authd", kVersion, authd::kDefaultConfigPath}, authd::loadConfig);
+    if (!start.loaded) return start.exit_code;
+    auto* loaded = &*start.loaded;
+    const std::string config_path = start.config_path;
 
     std::shared_ptr<const authd::AuthdConfig> cfg = loaded->config;
     daemon::applyLog(cfg->common.log, "titan-authd");
@@ -112,10 +95,19 @@ int main(int argc, char** argv) {
     authd::PasswordAuthenticator authenticator(lookup, hashing, throttle, &security, registry);
     authenticator.setFailureWindow(cfg->security.throttle.window);
     authd::ClusterSync cluster_sync(loop, security, lookup, throttle, cfg->security.sync, registry);
+    // FTP virtual users (ProFTPd mod_titan): routes on the HTTP API when ftp.enabled.
+    authd::store::MysqlFtpTallyStore ftp_tally(pool);
+    authd::FtpApi ftp_api(lookup, authenticator, &ftp_tally, registry, cfg->ftp, cfg->dict.userdb_defaults);
+    authd::Dovecot24Metrics dovecot24_metrics(registry);
     std::unique_ptr<authd::HttpApi> http_api;
     if (!cfg->http_listen.empty()) {
         http_api = std::make_unique<authd::HttpApi>(loop.base(), registry);
         authd::addPolicyRoutes(*http_api, authenticator, registry);
+        // Dovecot 2.4: passdb/userdb lua (contrib/dovecot-2.4/titan-auth.lua) over HTTP.
+        authd::addDovecot24Routes(*http_api, lookup, store, authenticator, [&cfg] {
+            return authd::Dovecot24Settings{cfg->dict.userdb_defaults, cfg->dict.iterate_page};
+        }, dovecot24_metrics);
+        if (cfg->ftp_enabled) ftp_api.addRoutes(*http_api);
         if (auto st = http_api->listen(cfg->http_listen); !st) {
             log::error("cannot listen for http", {{"error", st.error().message}});
             return 1;
@@ -132,14 +124,7 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    registry.gaugeFunction("authd_dict_connections", "Open dict connections", "",
-                           [&] { return static_cast<double>(dict_server.connections()); });
-    for (int r = 0; r < event::kDisconnectReasonCount; ++r) {
-        auto reason = static_cast<event::DisconnectReason>(r);
-        registry.gaugeFunction("authd_dict_disconnects", "Dict connections closed, by reason",
-                               std::string("reason=\"") + event::disconnectReasonName(reason) + "\"",
-                               [&dict_server, reason] { return static_cast<double>(dict_server.disconnects(reason)); });
-    }
+    daemon::addServerGauges(registry, "authd_dict", dict_server);
     // ---- Postfix socketmap (domains, mailboxes, aliases, senders): off without listeners
     authd::SocketmapFrontEnd socketmap(loop, pool, registry, *cfg);
     if (auto st = socketmap.listen(*cfg); !st) {
@@ -169,7 +154,7 @@ int main(int argc, char** argv) {
     }
 
     auto reload = [&] {
-        auto next = authd::loadConfig(cl->config_path);
+        auto next = authd::loadConfig(config_path);
         if (!next) {
             log::error("reload failed, keeping the running configuration", {{"error", next.error().message}});
             return false;
@@ -181,11 +166,12 @@ int main(int argc, char** argv) {
         throttle.setOptions(cfg->security.throttle);
         authenticator.setFailureWindow(cfg->security.throttle.window);
         security.setAuditEnabled(cfg->security.audit);
+        ftp_api.reconfigure(cfg->ftp, cfg->dict.userdb_defaults);
         dict_settings = std::make_shared<const authd::DictSettings>(cfg->dict);
         dict_server.setLimits(cfg->dict_limits);
         socketmap.reconfigure(*cfg);
         sasl.reconfigure(cfg->sasl_limits, cfg->sasl);
-        log::info("configuration reloaded", {{"config", cl->config_path}});
+        log::info("configuration reloaded", {{"config", config_path}});
         return true;
     };
 
@@ -239,7 +225,7 @@ int main(int argc, char** argv) {
     });
     loop.onReloadSignal([&] { reload(); });
 
-    log::info("titan-authd started", {{"version", kVersion}, {"config", cl->config_path}});
+    log::info("titan-authd started", {{"version", kVersion}, {"config", config_path}});
     loop.run();
     pool.shutdown();
     log::info("titan-authd stopped");
