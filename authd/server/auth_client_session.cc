@@ -188,7 +188,7 @@ void AuthClientSession::startCheck(da::Verify verify) {
     AuthRequest req;
     req.service = verify.service;
     req.user = verify.user;
-    req.password = std::move(verify.password);
+    req.password = verify.password;  // copied, then wiped: a moved-from short string keeps its bytes
     da::wipe(verify.password);
     req.remote_ip = verify.remote_ip;
     req.local_ip = verify.local_ip;

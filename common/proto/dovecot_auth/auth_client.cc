@@ -74,7 +74,9 @@ std::variant<Command, ProtocolError> parseAuth(const std::vector<std::string_vie
                 a.response = Response::Present;
             } else if (auto decoded = base64Decode(value)) {
                 a.response = Response::Present;
-                a.initial_response = std::move(*decoded);
+                // Copy, then wipe: a moved-from short string keeps its bytes.
+                a.initial_response = *decoded;
+                wipe(*decoded);
             } else {
                 a.response = Response::InvalidBase64;
             }
@@ -110,7 +112,8 @@ std::variant<Command, ProtocolError> parseCont(std::string_view line) {
     Cont c;
     c.id = *id;
     if (auto decoded = base64Decode(rest.substr(tab + 1))) {
-        c.data = std::move(*decoded);
+        c.data = *decoded;
+        wipe(*decoded);
     } else {
         c.valid = false;
     }

@@ -137,7 +137,7 @@ Step Conversation::handleAuth(Auth& auth) {
     r.local_ip = std::move(auth.local_ip);
     r.secured = auth.secured;
     std::optional<std::string> initial;
-    if (auth.response == Response::Present) initial = std::move(auth.initial_response);
+    if (auth.response == Response::Present) initial = auth.initial_response;  // the caller wipes auth
     MechanismStep step = startMechanism(r.mech, *mech, initial, options_.limits);
     if (initial) wipe(*initial);
     requests_.push_back(std::move(r));
@@ -192,7 +192,7 @@ Step Conversation::advance(Request& request, MechanismStep step) {
         v.mechanism = request.mech.mechanism;
         v.service = request.service;
         v.user = c->user;
-        v.password = std::move(c->password);
+        v.password = c->password;
         v.remote_ip = request.remote_ip;
         v.local_ip = request.local_ip;
         v.secured = request.secured;
