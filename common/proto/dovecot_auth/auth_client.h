@@ -55,9 +55,9 @@ namespace titan::proto::dovecot_auth {
 //     an empty initial response for every minor. Any other value is strict base64
 //     (base64.h); invalid base64 is not a protocol error but a per-request failure
 //     (Auth::response == Response::InvalidBase64).
-//   * CONT: the data is everything after the second TAB, unescaped as one field is not
-//     (base64 needs no escaping); a TAB or any other byte outside the alphabet makes it
-//     invalid base64 (a per-request failure, Cont::valid == false).
+//   * CONT: the data is everything after the second TAB, taken raw (base64 needs no
+//     escaping); a TAB or any other byte outside the alphabet makes it invalid base64
+//     (a per-request failure, Cont::valid == false).
 //   * CANCEL: exactly one id; extra fields are refused.
 //   * VERSION and CPID: extra trailing fields are ignored (forward compatibility).
 //   * A raw NUL or LF anywhere in a line, an unknown command, or a malformed id are
@@ -211,10 +211,10 @@ std::string encodeVersion(const Version& v);  // VERSION \t major \t minor \n
 std::string encodeCpid(const Cpid& c);        // CPID \t pid \n
 
 // One request line ending in LF. For Auth: service, then lip/rip when set, secured,
-// valid-client-cert, and resp= last when Present (empty data is sent as "resp==").
+// valid-client-cert, and resp= last when Present (empty data is sent as "resp=="); an
+// invalid response (Response::InvalidBase64, Cont::valid == false) is sent as "@".
 // parseCommand(line without LF, 2) gives `cmd` back whenever its strings contain no
-// NUL, the service is non-empty, the addresses are valid, the mechanism contains no
-// TAB/LF and Cont::valid is true.
+// NUL, the service and mechanism are non-empty and the addresses are valid.
 std::string encodeCommand(const Command& cmd);
 
 enum class ReplyKind { Cont, Ok, Fail };
