@@ -19,7 +19,9 @@
 #include "common/password/password.h"
 #include "common/sql/pool.h"
 #include "titanctl/migrations.h"
+#include "titanctl/policy_commands.h"
 #include "titanctl/quota_commands.h"
+#include "titanctl/replication_commands.h"
 
 namespace titan::ctl {
 namespace {
@@ -625,6 +627,8 @@ int run(Context& ctx, const std::vector<std::string>& args) {
     if (noun == "app-password" && verb == "list") return appPasswordList(ctx, *parsed);
     if (noun == "app-password" && verb == "delete") return appPasswordDelete(ctx, *parsed);
     if (noun == "quota") return runQuota(ctx, args);
+    if (noun == "replication") return runReplication(ctx, args);
+    if (noun == "policy") return runPolicy(ctx, args);
     ctx.err << "titanctl: unknown command '" << noun << " " << verb << "'\n" << usage();
     return 2;
 }
