@@ -86,6 +86,23 @@ void readSocketmap(config::Section s, AuthdConfig& cfg) {
     cfg.socketmap.maps.propagate_detail = s.getBool("propagate_detail", true);
 }
 
+// ---- ftp (ProFTPd mod_titan over the HTTP API) ----------------------------------------
+void readFtp(config::Section s, AuthdConfig& cfg) {
+    cfg.ftp_enabled = s.getBool("enabled", false);
+    auto& f = cfg.ftp;
+    f.home = s.getString("home", f.home);
+    if (auto home = core::expandFtpHome(f.home, "user@example.com"); !home) {
+        s.error("home", "must be an absolute path template using %d, %n, %u: " + home.error().message);
+    }
+    f.default_uid = readId(s, "default_uid", false);
+    f.default_gid = readId(s, "default_gid", true);
+    f.min_uid = static_cast<uint32_t>(s.getInt("min_uid", 100, 1, 4294967294LL));
+    f.min_gid = static_cast<uint32_t>(s.getInt("min_gid", 100, 1, 4294967294LL));
+    if (cfg.ftp_enabled && cfg.http_listen.empty()) {
+        s.error("enabled", "the FTP routes are served on the HTTP API: set http.listen");
+    }
+}
+
 }  // namespace
 
 Result<LoadedConfig> loadConfig(const std::string& path) {
@@ -158,6 +175,7 @@ Result<LoadedConfig> loadConfig(const std::string& path) {
         sec.getDuration("failure_poll_interval", milliseconds(1000), milliseconds(50), milliseconds(60000));
 
     cfg->http_listen = root.child("http").getString("listen", "");
+    readFtp(root.child("ftp"), *cfg);
 
     readSocketmap(root.child("socketmap"), *cfg);
     readSasl(root.child("sasl"), *cfg);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "authd/core/cache.h"
+#include "authd/core/ftp.h"
 #include "authd/core/throttle.h"
 #include "authd/service/cluster_sync.h"
 #include "authd/server/auth_client_session.h"
@@ -58,6 +59,9 @@ struct AuthdConfig {
     SocketmapSettings socketmap;
     SecuritySettings security;
     std::string http_listen;  // HTTP API (Dovecot auth policy) on loopback; empty: off
+    // ftp: FTP virtual users for ProFTPd mod_titan (routes /ftp/v1/ on the HTTP API).
+    bool ftp_enabled = false;
+    core::FtpSettings ftp;
 };
 
 struct LoadedConfig {

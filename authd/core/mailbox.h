@@ -22,6 +22,21 @@ struct AppPassword {
     bool operator==(const AppPassword&) const = default;
 };
 
+// FTP attributes of a mailbox (table ftp_accounts; absent row = all defaults). Unset
+// fields take titan-authd's `ftp:` defaults; limits follow mod_quotatab's limit record
+// ("in" uploads, "out" downloads, "xfer" both; 0 = unlimited).
+struct FtpAccount {
+    std::optional<std::string> home;
+    std::optional<uint32_t> uid;
+    std::optional<uint32_t> gid;
+    bool per_session = false;
+    bool hard_limit = true;  // false: soft (the transfer crossing the limit completes)
+    uint64_t bytes_in = 0, bytes_out = 0, bytes_xfer = 0;
+    uint64_t files_in = 0, files_out = 0, files_xfer = 0;
+
+    bool operator==(const FtpAccount&) const = default;
+};
+
 struct Mailbox {
     std::string username;       // canonical local@domain
     std::string password_hash;  // Dovecot "{SCHEME}data"; empty never matches
@@ -38,6 +53,7 @@ struct Mailbox {
     std::string home;
     std::string home_site;
     std::vector<AppPassword> app_passwords;
+    std::optional<FtpAccount> ftp_account;  // unset: no ftp_accounts row
 
     bool operator==(const Mailbox&) const = default;
 };

@@ -80,6 +80,35 @@ Result<std::vector<core::AppPassword>> MysqlStore::fetchAppPasswords(sql::Connec
     return out;
 }
 
+Result<std::optional<core::FtpAccount>> MysqlStore::fetchFtpAccount(sql::Connection& c, const std::string& user) {
+    auto r = c.execute(
+        "SELECT f.home, f.uid, f.gid, f.per_session, f.limit_type, f.bytes_in_avail, f.bytes_out_avail,"
+        " f.bytes_xfer_avail, f.files_in_avail, f.files_out_avail, f.files_xfer_avail"
+        " FROM ftp_accounts f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.username = ?",
+        {user});
+    if (!r) return std::move(r).error();
+    if (r->rows.empty()) return std::optional<core::FtpAccount>{};
+    const auto& row = r->rows.front();
+    if (row.size() != 11) return Error::internal("ftp_accounts row has the wrong number of columns");
+    core::FtpAccount f;
+    f.home = row[0];
+    for (auto [index, field] : {std::pair{1, &f.uid}, std::pair{2, &f.gid}}) {
+        if (!row[static_cast<size_t>(index)]) continue;
+        auto id = number(row[static_cast<size_t>(index)], "ftp_accounts id");
+        if (!id || *id > 0xFFFFFFFEULL) return Error::internal("bad uid/gid in ftp_accounts row");
+        *field = static_cast<uint32_t>(*id);
+    }
+    f.per_session = flag(row[3]);
+    f.hard_limit = row[4].value_or("hard") != "soft";
+    uint64_t* limits[] = {&f.bytes_in, &f.bytes_out, &f.bytes_xfer, &f.files_in, &f.files_out, &f.files_xfer};
+    for (size_t i = 0; i < 6; ++i) {
+        auto n = number(row[5 + i], "ftp_accounts limit");
+        if (!n) return std::move(n).error();
+        *limits[i] = *n;
+    }
+    return std::optional<core::FtpAccount>(std::move(f));
+}
+
 void MysqlStore::fetchMailbox(const std::string& user, MailboxDone done) {
     pool_.submit<std::optional<Mailbox>>(
         [user](sql::Connection& c) -> Result<std::optional<Mailbox>> {
@@ -91,6 +120,9 @@ void MysqlStore::fetchMailbox(const std::string& user, MailboxDone done) {
             auto apps = fetchAppPasswords(c, user);
             if (!apps) return std::move(apps).error();
             m->app_passwords = std::move(*apps);
+            auto ftp = fetchFtpAccount(c, user);
+            if (!ftp) return std::move(ftp).error();
+            m->ftp_account = std::move(*ftp);
             return std::optional<Mailbox>(std::move(*m));
         },
         std::move(done));

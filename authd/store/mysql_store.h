@@ -18,6 +18,8 @@ public:
     static Result<Mailbox> decodeRow(const sql::Row& row);
     // App passwords of one mailbox (worker thread, inside a pool job).
     static Result<std::vector<core::AppPassword>> fetchAppPasswords(sql::Connection& c, const std::string& user);
+    // The ftp_accounts row of one mailbox, if any (worker thread, inside a pool job).
+    static Result<std::optional<core::FtpAccount>> fetchFtpAccount(sql::Connection& c, const std::string& user);
 
 private:
     sql::Pool& pool_;
