@@ -15,7 +15,6 @@
 #include "authd/config.h"
 #include "authd/server/auth_client_session.h"
 #include "authd/server/dict_session.h"
-#include "authd/server/ftp_api.h"
 #include "authd/server/dovecot24_api.h"
 #include "authd/server/ftp_api.h"
 #include "authd/server/http_api.h"
@@ -100,14 +99,10 @@ int main(int argc, char** argv) {
     authd::store::MysqlFtpTallyStore ftp_tally(pool);
     authd::FtpApi ftp_api(lookup, authenticator, &ftp_tally, registry, cfg->ftp, cfg->dict.userdb_defaults);
     authd::Dovecot24Metrics dovecot24_metrics(registry);
-    // FTP virtual users (ProFTPd mod_titan): routes on the HTTP API when ftp.enabled.
-    authd::store::MysqlFtpTallyStore ftp_tally(pool);
-    authd::FtpApi ftp_api(lookup, authenticator, &ftp_tally, registry, cfg->ftp, cfg->dict.userdb_defaults);
     std::unique_ptr<authd::HttpApi> http_api;
     if (!cfg->http_listen.empty()) {
         http_api = std::make_unique<authd::HttpApi>(loop.base(), registry);
         authd::addPolicyRoutes(*http_api, authenticator, registry);
-        if (cfg->ftp_enabled) ftp_api.addRoutes(*http_api);
         // Dovecot 2.4: passdb/userdb lua (contrib/dovecot-2.4/titan-auth.lua) over HTTP.
         authd::addDovecot24Routes(*http_api, lookup, store, authenticator, [&cfg] {
             return authd::Dovecot24Settings{cfg->dict.userdb_defaults, cfg->dict.iterate_page};
