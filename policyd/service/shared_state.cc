@@ -17,10 +17,16 @@ void SharedState::refreshLists(std::function<void(bool)> done) {
     store_.fetchLists([this, alive, done = std::move(done)](Result<std::vector<store::ListRow>> rows) {
         if (alive.expired()) return;
         if (!rows) {
-            log::warning("cannot load policy lists, keeping the previous ones", {{"error", rows.error().message}});
+            // Logged once per outage, not at every refresh.
+            if (!lists_failing_) {
+                log::warning("cannot load policy lists, keeping the previous ones", {{"error", rows.error().message}});
+            }
+            lists_failing_ = true;
             if (done) done(false);
             return;
         }
+        if (lists_failing_) log::info("policy lists loaded again");
+        lists_failing_ = false;
         auto snap = std::make_shared<ListSnapshot>();
         for (const auto& row : *rows) {
             core::ListEntries& target = row.list == "allow" ? snap->allow : snap->deny;

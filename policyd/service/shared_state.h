@@ -69,6 +69,7 @@ private:
     std::shared_ptr<const ListSnapshot> lists_ = std::make_shared<ListSnapshot>();
     std::unordered_map<std::string, store::HoldRow> holds_;
     std::unordered_map<std::string, Owned> owned_;
+    bool lists_failing_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -268,7 +268,8 @@ class PolicyStack:
         p = run(["mariadb", "--defaults-file=%s" % self.env["MARIADB_DEFAULTS"], "-N", "-B", "titan", "-e", query])
         return [line.split("\t") for line in p.stdout.splitlines() if line]
 
-    def swaks(self, to, sender, port=SMTP_PORT, auth=None, xclient_addr=None, subject="test", timeout=30):
+    def swaks(self, to, sender, port=SMTP_PORT, auth=None, xclient_addr=None, subject="test", timeout=30,
+              extra=()):
         """Sends one message; returns (exit status, transcript). `to` may be a list."""
         if isinstance(to, (list, tuple)):
             to = ",".join(to)
@@ -278,6 +279,7 @@ class PolicyStack:
             cmd += ["--auth", "PLAIN", "--auth-user", auth[0], "--auth-password", auth[1]]
         if xclient_addr:
             cmd += ["--xclient-addr", xclient_addr]
+        cmd += list(extra)
         p = run(cmd, check=False, timeout=timeout + 30)
         return p.returncode, p.stdout + p.stderr
 
