@@ -17,6 +17,7 @@ PKGS=(
   postfix swaks
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
   python3 curl openssl procps iproute2 passwd
+  proftpd-core proftpd-dev    # FTP: mod_titan is built against proftpd-dev, tested on proftpd
   debootstrap util-linux   # Debian 13 tree for the Dovecot 2.4 / Postfix 3.10 tests
 )
 
