@@ -389,17 +389,25 @@ void MysqlStore::cleanup(std::int64_t now, std::int64_t activity_before, Done<st
         [now, activity_before](sql::Connection& c) -> Result<std::uint64_t> {
             std::uint64_t total = 0;
             const std::string n = std::to_string(now);
-            // Bounded batches keep each statement's locks short.
-            for (const char* sql : {"DELETE FROM policy_counters WHERE expires_at < ? LIMIT 5000",
-                                    "DELETE FROM policy_greylist WHERE expires_at < ? LIMIT 5000",
-                                    "DELETE FROM policy_greylist_clients WHERE expires_at < ? LIMIT 5000"}) {
-                auto r = c.execute(sql, {n}, true);
-                if (!r) return std::move(r).error();
-                total += r->affected_rows;
+            // Small batches keep each statement's locks short.
+            const std::string before = std::to_string(activity_before);
+            const std::pair<const char*, const std::string*> jobs[] = {
+                {"DELETE FROM policy_counters WHERE expires_at < ? LIMIT 5000", &n},
+                {"DELETE FROM policy_greylist WHERE expires_at < ? LIMIT 5000", &n},
+                {"DELETE FROM policy_greylist_clients WHERE expires_at < ? LIMIT 5000", &n},
+                {"DELETE FROM policy_activity WHERE last_seen < ? LIMIT 5000", &before},
+            };
+            for (const auto& [sql, param] : jobs) {
+                // Bounded: at most 100 batches of 5000 rows per table and run; the rest
+                // waits for the next run.
+                for (int batch = 0; batch < 100; ++batch) {
+                    auto r = c.execute(sql, {*param}, true);
+                    if (!r) return std::move(r).error();
+                    total += r->affected_rows;
+                    if (r->affected_rows < 5000) break;
+                }
             }
-            auto r = c.execute("DELETE FROM policy_activity WHERE last_seen < ? LIMIT 5000", {std::to_string(activity_before)});
-            if (!r) return std::move(r).error();
-            return total + r->affected_rows;
+            return total;
         },
         std::move(done));
 }

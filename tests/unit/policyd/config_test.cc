@@ -1,6 +1,8 @@
 #include "policyd/config.h"
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
 
 using namespace titan::policyd;
 
@@ -61,4 +63,20 @@ TEST_CASE("checkAction", "[config]") {
     CHECK_FALSE(checkAction("550").empty());
     CHECK_FALSE(checkAction("REJECT a\nb").empty());
     CHECK_FALSE(checkAction("permit_mynetworks").empty());
+}
+
+TEST_CASE("config: the shipped example loads", "[config]") {
+    std::ifstream in(std::string(TITAN_SOURCE_DIR) + "/policyd/policyd.example.yaml");
+    REQUIRE(in);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    // The example names a password file that exists only on a real host.
+    const std::string pw = "password_file: /etc/titan/db.password";
+    auto at = yaml.find(pw);
+    REQUIRE(at != std::string::npos);
+    yaml.erase(at, pw.size());
+    auto r = loadConfigString(yaml, "policyd.example.yaml");
+    if (!r) FAIL(r.error().message);
+    CHECK(r->config->policy->rules.size() == 6);
 }
