@@ -13,6 +13,7 @@ import os
 import poplib
 import re
 import socket
+import tempfile
 import time
 import unittest
 import urllib.error
@@ -25,14 +26,35 @@ from titanstack24 import Stack24
 PORTS = {"db": 14406, "http": 19951, "metrics": 19950, "imap": 14443, "pop3": 14410, "smtp": 14425,
          "submission": 14487}
 STACK = None
+# Per-user limits come from authd's userdb (quota_storage_size, quota_message_count); the
+# default is a global setting, since a value inside the quota block would beat the userdb.
+QUOTA_CONF = """
+mail_plugins {
+  quota = yes
+}
+protocol imap {
+  mail_plugins {
+    imap_quota = yes
+  }
+}
+quota_storage_size = 10M
+quota "User quota" {
+  driver = count
+}
+"""
 
 
 def setUpModule():
     global STACK
-    # Two users per page, so `doveadm user '*'` walks several pages of the listing.
-    STACK = Stack24(PORTS, cache_ttl="60s", negative_ttl="1s", stale_if_error="1h",
-                    authd_env={"MAX_IP_FAILURES": "10", "MAX_USER_FAILURES": "30", "BLOCK_TIME": "10m"},
-                    dovecot_env={"AUTH_PAGE": "2"}).start()
+    with tempfile.NamedTemporaryFile("w", prefix="titan-it24-quota-", suffix=".conf", delete=False) as f:
+        f.write(QUOTA_CONF)
+    try:
+        # Two users per page, so `doveadm user '*'` walks several pages of the listing.
+        STACK = Stack24(PORTS, cache_ttl="60s", negative_ttl="1s", stale_if_error="1h",
+                        authd_env={"MAX_IP_FAILURES": "10", "MAX_USER_FAILURES": "30", "BLOCK_TIME": "10m"},
+                        dovecot_env={"AUTH_PAGE": "2", "EXTRA_CONF": f.name}).start()
+    finally:
+        os.unlink(f.name)
     STACK.ctl("domain", "add", "Example.TEST")
     STACK.add_user("alice@example.test", "alice-pw-1")
     STACK.add_user("bob@example.test", "bob-pw-1")
@@ -42,6 +64,7 @@ def setUpModule():
     STACK.add_user("victim@example.test", "victim-pw")
     STACK.add_user("sender@example.test", "sender-pw")
     STACK.add_user("nosmtp@example.test", "nosmtp-pw", "--smtp", "off")
+    STACK.add_user("limited@example.test", "limited-pw", "--quota", "1M", "--quota-messages", "50")
     # For the outage test, created long before it (a fresh change-log entry drops the
     # user from authd's cache once more when the poller sees it).
     STACK.add_user("cached@example.test", "cached-pw")
@@ -223,7 +246,7 @@ class DoveadmTests(unittest.TestCase):
     def test_doveadm_user_star_lists_every_user_across_pages(self):
         out = STACK.doveadm("user", "*").stdout.split()
         users = ["alice@example.test", "bob@example.test", "cached@example.test", "frozen@example.test",
-                 "nosmtp@example.test", "popper@example.test", "sender@example.test", "uncached@example.test",
+                 "limited@example.test", "nosmtp@example.test", "popper@example.test", "sender@example.test", "uncached@example.test",
                  "victim@example.test"]
         for user in users:
             self.assertIn(user, out)
@@ -234,6 +257,17 @@ class DoveadmTests(unittest.TestCase):
         self.assertIn("user\tbob@example.test", out)
         self.assertIn(STACK.in_tree(os.path.join(STACK.mail_root, "example.test", "bob")), out)
         self.assertRegex(out, r"uid\t\d+")
+
+    def test_quota_limits_come_from_the_userdb(self):
+        conn = imap_login("limited@example.test", "limited-pw")
+        typ, data = conn.getquotaroot("INBOX")
+        conn.logout()
+        self.assertEqual(typ, "OK")
+        self.assertIn(b'"User quota" (STORAGE 0 1024 MESSAGE 0 50)', data[1])
+        conn = imap_login("bob@example.test", "bob-pw-1")
+        typ, data = conn.getquotaroot("INBOX")
+        conn.logout()
+        self.assertRegex(data[1][0].decode(), r'"User quota" \(STORAGE \d+ 10240\)')  # the global default
 
     def test_doveadm_user_unknown(self):
         p = STACK.doveadm("user", "nobody@example.test", check=False)
