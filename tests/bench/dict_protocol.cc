@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "common/proto/dovecot_dict/dict.h"
+#include "tests/bench/policy_protocol.h"
 
 namespace titan::bench {
 
@@ -126,9 +127,10 @@ std::unique_ptr<EchoSession> DictProtocol::newEchoSession(std::size_t reply_byte
 
 std::unique_ptr<Protocol> makeProtocol(std::string_view name) {
     if (name == "dict") return std::make_unique<DictProtocol>();
+    if (name == "policy") return std::make_unique<PolicyProtocol>();
     return nullptr;
 }
 
-std::vector<std::string> protocolNames() { return {"dict"}; }
+std::vector<std::string> protocolNames() { return {"dict", "policy"}; }
 
 }  // namespace titan::bench
