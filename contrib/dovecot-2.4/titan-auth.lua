@@ -11,7 +11,7 @@
 -- temporary failure ("[UNAVAILABLE]"), never "wrong password".
 --
 -- Settings (lua_settings in the passdb and userdb blocks, see 10-titan-auth.conf):
---   titan_url       authd's http.listen as a URL      (default http://127.0.0.1:9152)
+--   titan_url       authd's http.listen as a URL      (default http://127.0.0.1:9151)
 --   titan_timeout   per request, 2.4 duration syntax  (default 5s)
 --   titan_page      users per request for `doveadm user '*'` (default 1000)
 --
@@ -22,7 +22,7 @@
 local json = require "cjson"
 
 local client = nil
-local base_url = "http://127.0.0.1:9152"
+local base_url = "http://127.0.0.1:9151"
 local page_size = 1000
 
 local function urlencode(s)
