@@ -21,6 +21,7 @@
 #include "titanctl/migrations.h"
 #include "titanctl/policy_commands.h"
 #include "titanctl/quota_commands.h"
+#include "titanctl/maps_commands.h"
 #include "titanctl/replication_commands.h"
 
 namespace titan::ctl {
@@ -599,6 +600,8 @@ std::string usage() {
            "                   [--expires 30d|YYYY-MM-DD]   create one; the password is printed once\n"
            "  app-password list USER\n"
            "  app-password delete USER NAME\n"
+           "  alias, alias-domain, sender ...  Postfix maps (aliases, alias domains, sender logins):\n"
+           "                                  titanctl alias help\n"
            "The database settings come from titan-authd's config (default /etc/titan/authd.yaml).\n";
 }
 
@@ -629,6 +632,7 @@ int run(Context& ctx, const std::vector<std::string>& args) {
     if (noun == "quota") return runQuota(ctx, args);
     if (noun == "replication") return runReplication(ctx, args);
     if (noun == "policy") return runPolicy(ctx, args);
+    if (noun == "alias" || noun == "alias-domain" || noun == "sender") return runMaps(ctx, args);
     ctx.err << "titanctl: unknown command '" << noun << " " << verb << "'\n" << usage();
     return 2;
 }

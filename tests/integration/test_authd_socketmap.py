@@ -135,14 +135,10 @@ def setUpModule():
     STACK.add_user("alice@example.test", "alice-pw")
     STACK.add_user("carol@example.test", "carol-pw")
     STACK.add_user("info@catch.test", "info-pw")
-    STACK.sql(
-        "INSERT INTO aliases (domain_id, source, destination) SELECT id, 'sales@example.test', d FROM domains,"
-        " (SELECT 'alice@example.test' AS d UNION ALL SELECT 'bob@example.test') x WHERE name = 'example.test';"
-        "INSERT INTO aliases (domain_id, source, destination) SELECT id, '@catch.test', 'info@catch.test'"
-        " FROM domains WHERE name = 'catch.test';"
-        "INSERT INTO alias_domains (name, target_domain_id) SELECT 'alias.test', id FROM domains"
-        " WHERE name = 'example.test';"
-        "INSERT INTO sender_logins (address, login) VALUES ('newsletter@example.test', 'carol@example.test');")
+    STACK.ctl("alias", "add", "Sales@Example.test", "alice@example.test", "bob@example.test")
+    STACK.ctl("alias", "add", "@catch.test", "info@catch.test")
+    STACK.ctl("alias-domain", "add", "alias.test", "example.test")
+    STACK.ctl("sender", "add", "newsletter@example.test", "carol@example.test")
 
 
 def tearDownModule():
@@ -198,6 +194,27 @@ class SocketmapProtocolTests(unittest.TestCase):
         finally:
             other.close()
         self.assertIn("malformed framing, disconnecting", STACK.authd_log())
+
+
+class TitanctlTests(unittest.TestCase):
+    """The map rows as titanctl shows and changes them; authd sees changes at once."""
+
+    def test_list_and_change(self):
+        self.assertIn("sales@example.test -> alice@example.test", STACK.ctl("alias", "list", "example.test").stdout)
+        self.assertIn("alias.test -> example.test", STACK.ctl("alias-domain", "list").stdout)
+        self.assertIn("newsletter@example.test <- carol@example.test", STACK.ctl("sender", "list").stdout)
+        self.assertNotEqual(STACK.ctl("alias-domain", "add", "example.test", "catch.test", check=False).returncode, 0)
+        self.assertNotEqual(STACK.ctl("alias", "add", "x@unknown.test", "bob@example.test", check=False).returncode, 0)
+        client = SocketmapClient(STACK.env["AUTHD_SOCKETMAP_SOCKET"])
+        try:
+            self.assertEqual(client.lookup("aliases", "help@example.test"), "NOTFOUND ")  # now cached
+            STACK.ctl("alias", "add", "help@example.test", "carol@example.test")
+            # titanctl flushed authd's map cache: no waiting for the negative TTL.
+            self.assertEqual(client.lookup("aliases", "help@example.test"), "OK carol@example.test")
+            STACK.ctl("alias", "delete", "help@example.test")
+            self.assertEqual(client.lookup("aliases", "help@example.test"), "NOTFOUND ")
+        finally:
+            client.close()
 
 
 class PostfixTests(unittest.TestCase):
