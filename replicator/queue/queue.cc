@@ -307,8 +307,9 @@ bool Queue::drop(const std::string& user) {
 // ---- running ------------------------------------------------------------------------
 
 std::optional<Job> Queue::next(Time now, const std::function<bool(const std::string&, Priority)>& can_run) {
-    // Rank: effective priority, then real priority, then never-synced first, then the
-    // oldest change. Higher tuple wins; oldest is negated through the comparison below.
+    // Rank: effective priority (a long-waiting task is boosted), then never-synced
+    // first, then the oldest change, then the real priority. Age before real priority,
+    // so a boosted task is not starved by a steady stream of fresh high ones.
     struct Candidate {
         Priority eff;
         Priority level;
@@ -320,9 +321,9 @@ std::optional<Job> Queue::next(Time now, const std::function<bool(const std::str
     };
     auto better = [](const Candidate& a, const Candidate& b) {
         if (a.eff != b.eff) return a.eff > b.eff;
-        if (a.level != b.level) return a.level > b.level;
         if (a.never_synced != b.never_synced) return a.never_synced;
         if (a.oldest != b.oldest) return a.oldest < b.oldest;
+        if (a.level != b.level) return a.level > b.level;
         return a.seq < b.seq;
     };
     std::optional<Candidate> best;
