@@ -77,6 +77,10 @@ Result<LoadedConfig> loadConfig(const std::string& path) {
     cfg->batch.max_write_inflight = static_cast<std::size_t>(storage.getInt("max_write_inflight", 2, 1, 256));
     cfg->batch.max_read_inflight = static_cast<std::size_t>(storage.getInt("max_read_inflight", 2, 1, 256));
     cfg->batch.max_queued = static_cast<std::size_t>(storage.getInt("max_queued", 100000, 1, 10000000));
+    cfg->batch.recount_retry =
+        storage.getDuration("recount_retry", milliseconds(2000), milliseconds(100), milliseconds(600000));
+    cfg->batch.max_recount_pending =
+        static_cast<std::size_t>(storage.getInt("max_recount_pending", 100000, 1, 10000000));
     if (cfg->batch.max_write_inflight + cfg->batch.max_read_inflight > cfg->database.pool_size * 2) {
         storage.error("max_write_inflight",
                       "max_write_inflight + max_read_inflight should not exceed twice database.pool_size");

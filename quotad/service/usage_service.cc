@@ -31,15 +31,19 @@ UsageService::UsageService(event::Loop& loop, store::Store& store, BatchSettings
       lookup_failed_(r.counter("quotad_usage_reads_total", "Usage reads, by result", "result=\"failed\"")),
       clamped_(r.counter("quotad_clamped_total", "Usage values that would have gone below 0 and were stored as 0")),
       warnings_(r.counter("quotad_warning_crossings_total", "Warning thresholds reached by a commit")),
+      recounts_marked_(r.counter("quotad_recounts_requested_total",
+                                 "Users marked for a Dovecot recount after a failed or uncertain commit")),
+      recounts_dropped_(r.counter("quotad_recounts_dropped_total",
+                                  "Users not remembered for recount because too many were pending")),
       write_batch_size_(r.histogram("quotad_write_batch_commits", "Dict commits per database transaction", "",
                                     batchBuckets())),
       read_batch_size_(r.histogram("quotad_read_batch_users", "Users per usage read query", "", batchBuckets())),
       write_seconds_(r.histogram("quotad_write_batch_duration_seconds", "Time of one write transaction")),
       read_seconds_(r.histogram("quotad_read_batch_duration_seconds", "Time of one usage read query")) {}
 
-void UsageService::later(std::function<void()> fn) {
+void UsageService::later(std::function<void()> fn, std::chrono::milliseconds delay) {
     auto* heap = new std::function<void()>(std::move(fn));
-    timeval now{0, 0};
+    timeval now{static_cast<time_t>(delay.count() / 1000), static_cast<suseconds_t>((delay.count() % 1000) * 1000)};
     std::weak_ptr<bool> alive = alive_;
     auto* ctx = new std::pair<std::function<void()>*, std::weak_ptr<bool>>(heap, alive);
     event_base_once(
@@ -84,6 +88,9 @@ void UsageService::pumpReads() {
                              for (const auto& p : batch) {
                                  if (!rows) {
                                      lookup_failed_.inc();
+                                     // Dovecot saves mail without a quota update when its
+                                     // lookup fails ("copying mail anyway").
+                                     needRecount(p.user);
                                      p.done(rows.error());
                                      continue;
                                  }
@@ -161,6 +168,7 @@ void UsageService::finishWrites(std::vector<PendingCommit> batch,
                                              : "quota database temporarily unavailable"};
         for (const auto& p : batch) {
             (failure->uncertain ? commit_uncertain_ : commit_failed_).inc();
+            needRecount(p.request.user);
             p.done(reply);
         }
     } else {
@@ -181,6 +189,49 @@ void UsageService::finishWrites(std::vector<PendingCommit> batch,
         }
     }
     pumpWrites();
+}
+
+void UsageService::needRecount(const std::string& user) {
+    if (recount_.count(user) == 0 && pendingRecounts() >= settings_.max_recount_pending) {
+        recounts_dropped_.inc();
+        log::error("too many users waiting for a recount, forgetting one: run titanctl quota recalc for it",
+                   {{"user", user}});
+        return;
+    }
+    recount_.insert(user);
+    if (!recount_scheduled_) {
+        recount_scheduled_ = true;
+        // The database just failed: give it a moment before asking again.
+        later([this] { flushRecounts(); }, settings_.recount_retry);
+    }
+}
+
+void UsageService::flushRecounts() {
+    recount_scheduled_ = false;
+    if (recount_.empty() || !recount_inflight_.empty()) return;
+    std::vector<std::string> users;
+    for (auto it = recount_.begin(); it != recount_.end() && users.size() < settings_.max_batch * 8;) {
+        users.push_back(*it);
+        recount_inflight_.insert(*it);
+        it = recount_.erase(it);
+    }
+    std::weak_ptr<bool> alive = alive_;
+    store_.markUnknown(users, [this, alive, users](Status st) {
+        if (alive.expired()) return;
+        recount_inflight_.clear();
+        if (!st) {
+            // Still unreachable: keep them and try again later.
+            recount_.insert(users.begin(), users.end());
+        } else {
+            recounts_marked_.inc(users.size());
+            log::warning("usage marked unknown after failed commits: Dovecot recounts at the next access",
+                         {{"users", static_cast<unsigned long long>(users.size())}, {"first", users.front()}});
+        }
+        if (!recount_.empty() && !recount_scheduled_) {
+            recount_scheduled_ = true;
+            later([this] { flushRecounts(); }, st ? std::chrono::milliseconds(0) : settings_.recount_retry);
+        }
+    });
 }
 
 }  // namespace titan::quotad

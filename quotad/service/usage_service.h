@@ -5,11 +5,17 @@
 // of one user are applied in arrival order and never in two concurrent batches, so an
 // increment can never be overtaken by an earlier recount. Warning crossings and clamps
 // reported by the store are logged, counted and handed to the warning runner.
+// A failed lookup or commit, or a commit whose outcome is unknown, may leave the stored
+// usage wrong (Dovecot delivers without a quota update when its lookup fails, and drops a
+// failed update), so the user is marked unknown as soon as the database answers again:
+// the next Dovecot access on any node recounts.
 // Loop thread only. Layer: quotad/service.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
+#include <set>
 #include <functional>
 #include <map>
 #include <memory>
@@ -29,6 +35,8 @@ struct BatchSettings {
     std::size_t max_write_inflight = 2; // write transactions in flight at once
     std::size_t max_read_inflight = 2;  // read queries in flight at once
     std::size_t max_queued = 100000;    // waiting lookups + commits; beyond: fail at once
+    std::chrono::milliseconds recount_retry{2000};  // retry marking users for recount
+    std::size_t max_recount_pending = 100000;       // users remembered for recount
 };
 
 // The answer to one dict commit.
@@ -66,6 +74,8 @@ public:
     std::size_t queuedCommits() const noexcept { return commits_.size(); }
     std::size_t queuedLookups() const noexcept { return lookups_.size(); }
     std::size_t inflightWrites() const noexcept { return write_inflight_; }
+    // Users whose usage still has to be marked unknown (the database was unreachable).
+    std::size_t pendingRecounts() const noexcept { return recount_.size() + recount_inflight_.size(); }
 
 private:
     struct PendingCommit {
@@ -80,7 +90,9 @@ private:
     void pumpReads();
     void finishWrites(std::vector<PendingCommit> batch, std::variant<core::BatchResult, store::CommitFailure> outcome);
 
-    void later(std::function<void()> fn);
+    void later(std::function<void()> fn, std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+    void needRecount(const std::string& user);
+    void flushRecounts();
 
     event::Loop& loop_;
     store::Store& store_;
@@ -92,6 +104,9 @@ private:
     std::map<std::string, std::size_t> busy_users_;  // users with a commit in flight
     std::size_t write_inflight_ = 0;
     std::size_t read_inflight_ = 0;
+    std::set<std::string> recount_;           // waiting to be marked unknown
+    std::set<std::string> recount_inflight_;  // being marked right now
+    bool recount_scheduled_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
     metrics::Counter& commits_total_;
@@ -103,6 +118,8 @@ private:
     metrics::Counter& lookup_failed_;
     metrics::Counter& clamped_;
     metrics::Counter& warnings_;
+    metrics::Counter& recounts_marked_;
+    metrics::Counter& recounts_dropped_;
     metrics::Histogram& write_batch_size_;
     metrics::Histogram& read_batch_size_;
     metrics::Histogram& write_seconds_;

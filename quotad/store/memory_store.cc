@@ -68,6 +68,17 @@ void MemoryStore::applyCommits(std::vector<core::CommitRequest> batch, std::shar
     complete([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
 }
 
+void MemoryStore::markUnknown(std::vector<std::string> users, StatusDone done) {
+    if (down_) {
+        complete([done = std::move(done)] { done(Error::unavailable("memory store is down")); });
+        return;
+    }
+    for (const auto& u : users) {
+        if (auto it = rows_.find(u); it != rows_.end()) it->second.usage = core::Usage{};
+    }
+    complete([done = std::move(done)] { done(Status{}); });
+}
+
 void MemoryStore::fetchAddressFacts(std::vector<std::string> addresses, FactsDone done) {
     if (down_) {
         complete([done = std::move(done)] { done(Error::unavailable("memory store is down")); });

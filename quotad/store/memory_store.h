@@ -42,6 +42,7 @@ public:
     void fetchRows(std::vector<std::string> users, RowsDone done) override;
     void applyCommits(std::vector<core::CommitRequest> batch, std::shared_ptr<const core::WarningRules> rules,
                       CommitDone done) override;
+    void markUnknown(std::vector<std::string> users, StatusDone done) override;
     void fetchAddressFacts(std::vector<std::string> addresses, FactsDone done) override;
 
 private:

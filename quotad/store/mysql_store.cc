@@ -223,6 +223,26 @@ void MysqlStore::applyCommits(std::vector<core::CommitRequest> batch, std::share
         });
 }
 
+void MysqlStore::markUnknown(std::vector<std::string> users, StatusDone done) {
+    pool_.submit<bool>(
+        [users = std::move(users)](sql::Connection& c) -> Result<bool> {
+            for (const auto& chunk : chunks(users)) {
+                auto r = c.execute("UPDATE quota_usage SET bytes = NULL, messages = NULL WHERE username IN (" +
+                                       placeholders(chunk.size()) + ")",
+                                   values(chunk), true);
+                if (!r) return std::move(r).error();
+            }
+            return true;
+        },
+        [done = std::move(done)](Result<bool> r) {
+            if (!r) {
+                done(r.error());
+                return;
+            }
+            done(Status{});
+        });
+}
+
 void MysqlStore::fetchAddressFacts(std::vector<std::string> addresses, FactsDone done) {
     pool_.submit<std::map<std::string, core::AddressFacts>>(
         [addresses = std::move(addresses)](sql::Connection& c) -> Result<std::map<std::string, core::AddressFacts>> {

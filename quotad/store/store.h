@@ -42,6 +42,12 @@ public:
     virtual void applyCommits(std::vector<core::CommitRequest> batch, std::shared_ptr<const core::WarningRules> rules,
                               CommitDone done) = 0;
 
+    using StatusDone = std::function<void(Status)>;
+    // Marks the usage of `users` unknown (both values unset, warning levels kept), so the
+    // next Dovecot access on any node recounts. Used after commits that may not have been
+    // recorded. Users without a row are left alone.
+    virtual void markUnknown(std::vector<std::string> users, StatusDone done) = 0;
+
     using FactsDone = std::function<void(Result<std::map<std::string, core::AddressFacts>>)>;
     // What is stored about each address (canonical "local@domain"): its mailbox with limits
     // and usage, its active alias rows, its domain's catch-all rows and alias-domain target.

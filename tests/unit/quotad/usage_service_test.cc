@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <event2/event.h>
 
+#include <thread>
+
 #include "quotad/service/policy_service.h"
 #include "quotad/store/memory_store.h"
 
@@ -21,6 +23,16 @@ struct Fixture {
 
     void spin(int turns = 50) {
         for (int i = 0; i < turns; ++i) event_base_loop(loop.base(), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    }
+    // Runs the loop (timers included) until `done` or one second passed.
+    template <class F>
+    bool spinUntil(F done) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+            event_base_loop(loop.base(), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        return done();
     }
     core::Row row(std::optional<std::int64_t> b, std::optional<std::int64_t> m) {
         core::Row r;
@@ -95,6 +107,32 @@ TEST_CASE("usage service: failed and uncertain transactions", "[glue]") {
     CHECK(got->kind == CommitReply::Kind::Uncertain);
 }
 
+TEST_CASE("usage service: users of failed commits are marked for recount when the database is back", "[glue]") {
+    Fixture f;
+    metrics::Registry registry;
+    BatchSettings settings;
+    settings.recount_retry = std::chrono::milliseconds(1);
+    UsageService usage{f.loop, f.store, settings, registry};
+    f.store.putRow("a@x.test", f.row(100, 1));
+    f.store.putRow("b@x.test", f.row(200, 2));
+    f.store.setDownForTest(true);
+    usage.commit(incBoth("a@x.test", 5), [](const CommitReply&) {});
+    f.spin();
+    CHECK(usage.pendingRecounts() == 1);
+    f.spin();  // still down: kept
+    CHECK(usage.pendingRecounts() == 1);
+    CHECK(f.store.rows().at("a@x.test") == f.row(100, 1));
+    f.store.setDownForTest(false);
+    CHECK(f.spinUntil([&] { return usage.pendingRecounts() == 0; }));
+    CHECK(f.store.rows().at("a@x.test") == f.row(std::nullopt, std::nullopt));
+    CHECK(f.store.rows().at("b@x.test") == f.row(200, 2));
+    // An uncertain commit is marked too.
+    f.store.uncertainNextCommitForTest();
+    usage.commit(incBoth("b@x.test", 5), [](const CommitReply&) {});
+    CHECK(f.spinUntil([&] { return !f.store.rows().at("b@x.test").usage[Resource::Storage].has_value(); }));
+    CHECK(f.store.rows().at("b@x.test") == f.row(std::nullopt, std::nullopt));
+}
+
 TEST_CASE("usage service: lookups are batched and deduplicated", "[glue]") {
     Fixture f;
     f.store.putRow("a@x.test", f.row(10, 1));
@@ -116,6 +154,7 @@ TEST_CASE("usage service: lookups are batched and deduplicated", "[glue]") {
     f.usage.lookup("a@x.test", [&](Result<std::optional<core::Row>> r) { failed = !r.ok(); });
     f.spin();
     CHECK(failed);
+    CHECK(f.usage.pendingRecounts() == 1);  // Dovecot may deliver without accounting now
 }
 
 TEST_CASE("usage service: overload answers at once with a failure", "[glue]") {
