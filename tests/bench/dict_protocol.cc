@@ -6,6 +6,7 @@
 
 #include "common/proto/dovecot_dict/dict.h"
 #include "tests/bench/policy_protocol.h"
+#include "tests/bench/socketmap_protocol.h"
 
 namespace titan::bench {
 
@@ -128,9 +129,10 @@ std::unique_ptr<EchoSession> DictProtocol::newEchoSession(std::size_t reply_byte
 std::unique_ptr<Protocol> makeProtocol(std::string_view name) {
     if (name == "dict") return std::make_unique<DictProtocol>();
     if (name == "policy") return std::make_unique<PolicyProtocol>();
+    if (name == "socketmap") return std::make_unique<SocketmapProtocol>();
     return nullptr;
 }
 
-std::vector<std::string> protocolNames() { return {"dict", "policy"}; }
+std::vector<std::string> protocolNames() { return {"dict", "policy", "socketmap"}; }
 
 }  // namespace titan::bench
