@@ -40,13 +40,15 @@ Status NotifyFifo::open() {
     closeFds();
     struct stat st{};
     if (::lstat(spec_.path.c_str(), &st) == 0) {
+        // A fifo left by an earlier run is reused: Dovecot processes that still hold it
+        // open keep writing to the same one.
         if (!S_ISFIFO(st.st_mode)) return Error::config(spec_.path + " exists and is not a fifo");
-        ::unlink(spec_.path.c_str());
+    } else {
+        mode_t old = ::umask(0177);
+        int rc = ::mkfifo(spec_.path.c_str(), 0600);
+        ::umask(old);
+        if (rc != 0) return Error::config(errnoText("mkfifo " + spec_.path));
     }
-    mode_t old = ::umask(0177);
-    int rc = ::mkfifo(spec_.path.c_str(), 0600);
-    ::umask(old);
-    if (rc != 0) return Error::config(errnoText("mkfifo " + spec_.path));
     if (!spec_.group.empty()) {
         struct group* g = ::getgrnam(spec_.group.c_str());
         if (g == nullptr) return Error::config("unknown group '" + spec_.group + "' for " + spec_.path);

@@ -41,8 +41,9 @@ public:
     NotifyFifo(const NotifyFifo&) = delete;
     NotifyFifo& operator=(const NotifyFifo&) = delete;
 
-    // Creates the fifo (a stale fifo at the path is replaced; any other kind of file
-    // is an error) and starts reading. Errors: Config.
+    // Creates the fifo (one left at the path by an earlier run is reused, so writers
+    // holding it open stay connected; any other kind of file is an error), applies
+    // mode and group, and starts reading. Errors: Config.
     Status open();
     // Stops reading and removes the fifo (writers then get ENXIO and the plugin stops
     // notifying, as it does when Dovecot's own aggregator is down).

@@ -207,6 +207,10 @@ placement:
         return self.stack.ctl("replication", *args, "--socket", self.admin_socket, check=check)
 
     # ---- mail --------------------------------------------------------------------------
+    def doveadm_user(self, user):
+        """A userdb lookup through this site's Dovecot (and so through titan-authd)."""
+        return run(["doveadm", "-c", self.conf, "user", user])
+
     def deliver(self, user, subject, body="hello"):
         """LMTP delivery; returns the seconds it took (the plugin's sync wait included)."""
         msg = "From: sender@example.org\r\nTo: %s\r\nSubject: %s\r\n\r\n%s\r\n" % (user, subject, body)
@@ -328,6 +332,12 @@ class MultiSiteStack:
             purge = os.environ.get("TITAN_KEEP_TEST_DIR") != "1"
         if purge:
             run(["rm", "-rf", self.dir], check=False)
+
+    def db_down(self):
+        run([os.path.join(FIXTURES, "mariadb-down.sh"), self.db_dir])
+
+    def db_up(self):
+        run([os.path.join(FIXTURES, "mariadb-up.sh"), self.db_dir, str(DB_PORT)])
 
     def ctl(self, *args, password=None, check=True):
         cmd = [self.env["TITANCTL"], "--config", self.env["AUTHD_CONFIG"]] + list(args)
