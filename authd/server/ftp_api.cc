@@ -135,15 +135,24 @@ void FtpApi::handleAuth(const std::string& body, Reply reply) {
     auto encoded = stringField(*j, "password_base64", (kFtpMaxPasswordBytes + 2) / 3 * 4);
     auto remote = addressField(*j, "remote_ip");
     auto local = addressField(*j, "local_ip");
-    std::optional<std::string> password;
-    if (encoded) password = proto::dovecot_auth::base64Decode(*encoded);
-    if (!user || !password || !remote || !local) {
-        if (password) OPENSSL_cleanse(password->data(), password->size());
+    std::string password;
+    bool password_ok = false;
+    if (encoded) {
+        if (auto decoded = proto::dovecot_auth::base64Decode(*encoded)) {
+            password.swap(*decoded);
+            password_ok = password.size() <= kFtpMaxPasswordBytes;
+        }
+    }
+    if (!user || !password_ok || !remote || !local) {
+        OPENSSL_cleanse(password.data(), password.size());
         count("auth", "error");
         reply(bad("expected {\"user\", \"password_base64\", \"remote_ip\", \"local_ip\"}"));
         return;
     }
-    AuthRequest req{"ftp", std::move(*user), std::move(*password), std::move(*remote), std::move(*local)};
+    // Copied, then wiped: a moved-from short string would keep its bytes.
+    AuthRequest req{"ftp", std::move(*user), password, std::move(*remote), std::move(*local)};
+    OPENSSL_cleanse(password.data(), password.size());
+    OPENSSL_cleanse(encoded->data(), encoded->size());
     std::weak_ptr<bool> alive = alive_;
     auth_.authenticate(std::move(req), [this, alive, reply](const AuthOutcome& out) {
         if (alive.expired()) return;

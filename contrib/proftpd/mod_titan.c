@@ -20,13 +20,19 @@
  *  - after login, lookups of other names that fail are simply declined.
  *
  * Directives: TitanEngine on|off, TitanServer address:port, TitanConnectTimeout,
- * TitanTimeout (e.g. "500ms", "5s"), TitanQuota on|off (limits and tallies for
- * mod_quotatab: "QuotaLimitTable titan:" / "QuotaTallyTable titan:").
+ * TitanTimeout (e.g. "500ms", "5s"). With mod_quotatab loaded, "QuotaLimitTable titan:"
+ * and "QuotaTallyTable titan:" take per-user limits and shared tallies from authd.
  * Build: contrib/proftpd/CMakeLists.txt. Layer: contrib (C, ProFTPd module API 0x20).
  */
 
 #include "conf.h"
 #include "privs.h"
+
+#include <dlfcn.h>
+
+/* Types only: mod_quotatab's functions are found at run time (it may be loaded after
+ * this module, or not at all). */
+#include "mod_quotatab.h"
 
 #include "titan_client.h"
 
@@ -391,6 +397,182 @@ MODRET titan_auth(cmd_rec *cmd) {
   return PR_ERROR_INT(cmd, PR_AUTH_INFO_UNAVAIL);
 }
 
+/* ---- mod_quotatab backend "titan" ---------------------------------------------------
+ * QuotaLimitTable titan:   per-user limits from the lookup answer (no extra request)
+ * QuotaTallyTable titan:   tallies in authd (POST /ftp/v1/tally), shared by every server
+ * Only "user" quotas: group, class and "all" lookups find nothing. A user without any
+ * limit has no limit record, so mod_quotatab leaves the session alone (no tallies).
+ */
+
+typedef int (*titan_register_fn)(const char *, quota_table_t *(*)(pool *, quota_tabtype_t, const char *),
+                                 unsigned int);
+static quota_deltas_t *titan_quota_deltas = NULL;
+static int titan_quota_registered = FALSE;
+
+/* The tally record names the user in 80 bytes; a longer canonical name is the
+ * session's own user when it starts with those bytes. */
+static const char *titan_quota_user(const char *name) {
+  if (name == NULL) return NULL;
+  if (session.user != NULL && strlen(name) >= 80 && strncmp(session.user, name, 80) == 0) {
+    return session.user;
+  }
+  return name;
+}
+
+static int titan_tally_call(const char *user, const char *op, const quota_deltas_t *d, quota_tally_t *out) {
+  char body[TITAN_MAX_USER * 6 + 256];
+  char num[64];
+  struct titan_buf b;
+  const char *status;
+  int count;
+
+  if (!titan_engine || user == NULL || !titan_utf8_valid(user, strlen(user))) return -1;
+  titan_buf_init(&b, body, sizeof(body));
+  titan_buf_adds(&b, "{\"user\":");
+  titan_buf_json_string(&b, user, strlen(user));
+  titan_buf_adds(&b, ",\"op\":\"");
+  titan_buf_adds(&b, op);
+  titan_buf_adds(&b, "\"");
+  if (d != NULL) {
+    /* plain snprintf: ProFTPd's pr_snprintf() has no floating-point conversions */
+    snprintf(num, sizeof(num), ",\"bytes_in\":%lld,\"bytes_out\":%lld,\"bytes_xfer\":%lld",
+             (long long) d->bytes_in_delta, (long long) d->bytes_out_delta, (long long) d->bytes_xfer_delta);
+    titan_buf_adds(&b, num);
+    snprintf(num, sizeof(num), ",\"files_in\":%d,\"files_out\":%d,\"files_xfer\":%d", d->files_in_delta,
+             d->files_out_delta, d->files_xfer_delta);
+    titan_buf_adds(&b, num);
+  }
+  titan_buf_adds(&b, "}");
+  if (b.failed) return -1;
+  count = titan_call("/ftp/v1/tally", b.data, b.len);
+  if (count < 0) return -1;
+  status = titan_json_get(titan_members, count, "status");
+  if (status == NULL || strcmp(status, "found") != 0) {
+    pr_trace_msg(trace_channel, 5, "tally %s '%s': %s", op, user, status != NULL ? status : "?");
+    return -1;
+  }
+  if (out != NULL) {
+    out->bytes_in_used = titan_parse_limit(titan_json_get(titan_members, count, "bytes_in_used"));
+    out->bytes_out_used = titan_parse_limit(titan_json_get(titan_members, count, "bytes_out_used"));
+    out->bytes_xfer_used = titan_parse_limit(titan_json_get(titan_members, count, "bytes_xfer_used"));
+    out->files_in_used = (unsigned int) titan_parse_limit(titan_json_get(titan_members, count, "files_in_used"));
+    out->files_out_used = (unsigned int) titan_parse_limit(titan_json_get(titan_members, count, "files_out_used"));
+    out->files_xfer_used = (unsigned int) titan_parse_limit(titan_json_get(titan_members, count, "files_xfer_used"));
+  }
+  return 0;
+}
+
+static unsigned char titan_quota_lookup(quota_table_t *tab, void *ptr, const char *name, quota_type_t type) {
+  if (!titan_engine || type != USER_QUOTA || name == NULL) return FALSE;
+
+  if (tab->tab_type == TYPE_LIMIT) {
+    quota_limit_t *limit = ptr;
+    struct titan_user *u = NULL;
+    if (titan_lookup(titan_quota_user(name), &u) != TITAN_FOUND) return FALSE;
+    if (u->bytes_in <= 0.0 && u->bytes_out <= 0.0 && u->bytes_xfer <= 0.0 && u->files_in == 0 &&
+        u->files_out == 0 && u->files_xfer == 0) {
+      return FALSE; /* unlimited */
+    }
+    memset(limit->name, 0, sizeof(limit->name));
+    sstrncpy(limit->name, name, sizeof(limit->name));
+    limit->quota_type = USER_QUOTA;
+    limit->quota_per_session = u->quota_per_session ? TRUE : FALSE;
+    limit->quota_limit_type = u->quota_hard ? HARD_LIMIT : SOFT_LIMIT;
+    limit->bytes_in_avail = u->bytes_in > 0.0 ? u->bytes_in : -1.0;
+    limit->bytes_out_avail = u->bytes_out > 0.0 ? u->bytes_out : -1.0;
+    limit->bytes_xfer_avail = u->bytes_xfer > 0.0 ? u->bytes_xfer : -1.0;
+    limit->files_in_avail = u->files_in;
+    limit->files_out_avail = u->files_out;
+    limit->files_xfer_avail = u->files_xfer;
+    return TRUE;
+  }
+
+  if (tab->tab_type == TYPE_TALLY) {
+    quota_tally_t *tally = ptr;
+    if (titan_tally_call(titan_quota_user(name), "read", NULL, tally) < 0) return FALSE;
+    memset(tally->name, 0, sizeof(tally->name));
+    sstrncpy(tally->name, name, sizeof(tally->name));
+    tally->quota_type = USER_QUOTA;
+    return TRUE;
+  }
+  return FALSE;
+}
+
+static int titan_quota_read(quota_table_t *tab, void *ptr) {
+  quota_tally_t *tally = ptr;
+  if (tally->quota_type != USER_QUOTA) return -1;
+  return titan_tally_call(titan_quota_user(tally->name), "read", NULL, tally);
+}
+
+static int titan_quota_create(quota_table_t *tab, void *ptr) {
+  quota_tally_t *tally = ptr;
+  quota_deltas_t zero;
+  if (tally->quota_type != USER_QUOTA) return -1;
+  memset(&zero, 0, sizeof(zero));
+  return titan_tally_call(titan_quota_user(tally->name), "add", &zero, NULL);
+}
+
+/* mod_quotatab has already applied the deltas to the session's tally; authd adds
+ * them to the shared one. */
+static int titan_quota_write(quota_table_t *tab, void *ptr) {
+  quota_tally_t *tally = ptr;
+  if (tally->quota_type != USER_QUOTA || titan_quota_deltas == NULL) return -1;
+  return titan_tally_call(titan_quota_user(tally->name), "add", titan_quota_deltas, NULL);
+}
+
+static unsigned char titan_quota_verify(quota_table_t *tab) {
+  return TRUE;
+}
+
+static int titan_quota_close(quota_table_t *tab) {
+  return 0;
+}
+
+/* authd adds deltas atomically: no lock is needed (QuotaLock still works). */
+static int titan_quota_nolock(quota_table_t *tab) {
+  return 0;
+}
+
+static quota_table_t *titan_quota_open(pool *parent, quota_tabtype_t type, const char *info) {
+  pool *tab_pool = make_sub_pool(parent);
+  quota_table_t *tab = pcalloc(tab_pool, sizeof(quota_table_t));
+
+  tab->tab_pool = tab_pool;
+  tab->tab_type = type;
+  tab->tab_close = titan_quota_close;
+  tab->tab_create = titan_quota_create;
+  tab->tab_lookup = titan_quota_lookup;
+  tab->tab_read = titan_quota_read;
+  tab->tab_verify = titan_quota_verify;
+  tab->tab_write = titan_quota_write;
+  tab->tab_rlock = titan_quota_nolock;
+  tab->tab_unlock = titan_quota_nolock;
+  tab->tab_wlock = titan_quota_nolock;
+  tab->tab_lockfd = -1;
+  return tab;
+}
+
+static void titan_quota_register(void) {
+  void *self;
+  titan_register_fn reg;
+
+  if (titan_quota_registered) return;
+  self = dlopen(NULL, RTLD_NOW);
+  if (self == NULL) return;
+  reg = (titan_register_fn) dlsym(self, "quotatab_register_backend");
+  titan_quota_deltas = (quota_deltas_t *) dlsym(self, "quotatab_deltas");
+  if (reg != NULL && titan_quota_deltas != NULL &&
+      reg("titan", titan_quota_open, QUOTATAB_LIMIT_SRC|QUOTATAB_TALLY_SRC) == 0) {
+    titan_quota_registered = TRUE;
+  }
+  dlclose(self);
+}
+
+static void titan_postparse_ev(const void *event_data, void *user_data) {
+  /* every LoadModule has run by now, whatever their order */
+  titan_quota_register();
+}
+
 /* ---- configuration ------------------------------------------------------------------ */
 
 /* usage: TitanEngine on|off */
@@ -480,6 +662,8 @@ static int titan_sess_init(void) {
 }
 
 static int titan_init(void) {
+  titan_quota_register();
+  pr_event_register(&titan_module, "core.postparse", titan_postparse_ev, NULL);
   return 0;
 }
 

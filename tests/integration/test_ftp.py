@@ -64,7 +64,7 @@ class FtpStack(Stack):
     def proftpd_up(self):
         env = {"TITAN_BIN": BUILD, "AUTHD_HTTP": "127.0.0.1:%d" % HTTP_PORT, "FTP_PORT": str(FTP_PORT),
                "PASV_PORTS": PASV_PORTS, "LOCAL_USER": "legacy@files.example localftp", "LOCAL_PASSWORD": "legacy-pw",
-               "TITAN_TIMEOUT": "3s"}
+               "TITAN_TIMEOUT": "3s", "QUOTA": "1"}
         run([os.path.join(FIXTURES, "proftpd-up.sh"), self.ftp_dir], env=env)
         self.env.update(read_env(os.path.join(self.ftp_dir, "env")))
 
@@ -117,6 +117,7 @@ def setUpModule():
     STACK.add_user("victim@example.test", "victim-pw", "--ftp", "on")
     STACK.add_user("cached@example.test", "cached-pw", "--ftp", "on")
     STACK.add_user("steady@example.test", "steady-pw", "--ftp", "on")
+    STACK.add_user("quota@example.test", "quota-pw", "--ftp", "on")
 
 
 def tearDownModule():
@@ -238,6 +239,39 @@ class FtpTests(unittest.TestCase):
         self.assertTrue(STACK.wait_for(lambda: int(STACK.sql(
             "SELECT COUNT(*) FROM auth_events WHERE service = 'ftp' AND username = 'victim@example.test'"
             " AND result = 'failed'")[0][0]) >= MAX_USER_FAILURES, timeout=5))
+
+    def test_08b_transfer_limits_and_shared_tally(self):
+        # mod_quotatab with "QuotaLimitTable titan:" / "QuotaTallyTable titan:".
+        # (mod_quotatab counts only what has a limit: 0 is unlimited and not tallied.)
+        STACK.sql("INSERT INTO ftp_accounts (mailbox_id, files_in_avail, bytes_in_avail) SELECT id, 2, 1000000"
+                  " FROM mailboxes WHERE username = 'quota@example.test'")
+        f, err = login("quota@example.test", "quota-pw")
+        self.assertIsNone(err)
+        try:
+            f.storbinary("STOR one.bin", io.BytesIO(b"1" * 1000))
+            f.storbinary("STOR two.bin", io.BytesIO(b"2" * 500))
+            with self.assertRaises(ftplib.error_perm) as ctx:
+                f.storbinary("STOR three.bin", io.BytesIO(b"3" * 10))
+            self.assertTrue(str(ctx.exception).startswith("552"), str(ctx.exception))
+        finally:
+            f.quit()
+        rows = STACK.sql("SELECT files_in_used, bytes_in_used FROM ftp_quota_tallies"
+                         " WHERE username = 'quota@example.test'")
+        self.assertEqual(rows, [["2", "1500"]])
+        # The tally is shared: a new session (any server) starts from it.
+        f, err = login("quota@example.test", "quota-pw")
+        self.assertIsNone(err)
+        try:
+            with self.assertRaises(ftplib.error_perm):
+                f.storbinary("STOR four.bin", io.BytesIO(b"4"))
+            f.delete("one.bin")  # deleting an upload gives it back
+            f.storbinary("STOR five.bin", io.BytesIO(b"5" * 10))
+        finally:
+            f.quit()
+        self.assertFalse(os.path.exists(os.path.join(STACK.homes, "example.test", "quota", "three.bin")))
+        # Users without limits are not counted at all.
+        self.assertEqual(STACK.sql("SELECT COUNT(*) FROM ftp_quota_tallies WHERE username = 'alice@example.test'"),
+                         [["0"]])
 
     def test_09_database_down_cached_user_in_unknown_refused(self):
         self.assertEqual(login_reply("cached@example.test", "cached-pw"), "230")
