@@ -19,6 +19,7 @@ PKGS=(
   python3 curl openssl procps iproute2 passwd
   proftpd-core proftpd-dev    # FTP: mod_titan is built against proftpd-dev, tested on proftpd
   debootstrap util-linux   # Debian 13 tree for the Dovecot 2.4 / Postfix 3.10 tests
+  dovecot-mysql   # quotad benchmark: Dovecot's own dict server with its MySQL backend
 )
 
 missing=()

@@ -6,6 +6,7 @@
 
 #include "common/proto/dovecot_dict/dict.h"
 #include "tests/bench/policy_protocol.h"
+#include "tests/bench/quota_protocol.h"
 #include "tests/bench/socketmap_protocol.h"
 
 namespace titan::bench {
@@ -130,9 +131,10 @@ std::unique_ptr<Protocol> makeProtocol(std::string_view name) {
     if (name == "dict") return std::make_unique<DictProtocol>();
     if (name == "policy") return std::make_unique<PolicyProtocol>();
     if (name == "socketmap") return std::make_unique<SocketmapProtocol>();
+    if (name == "dict-quota") return std::make_unique<QuotaProtocol>();
     return nullptr;
 }
 
-std::vector<std::string> protocolNames() { return {"dict", "policy", "socketmap"}; }
+std::vector<std::string> protocolNames() { return {"dict", "policy", "socketmap", "dict-quota"}; }
 
 }  // namespace titan::bench
