@@ -126,7 +126,7 @@ doveadm:
 sync:
   retry_initial: 300ms
   retry_max: 3s
-  full_sync_interval: 0s
+  full_sync_interval: {full_sync}
 peers:
   failure_threshold: 2
   backoff_initial: 300ms
@@ -135,7 +135,7 @@ placement:
   cache_ttl: 2s
   sites_refresh: 1s
 """.format(name=self.name, metrics=metrics, admin=self.admin_socket, db_port=DB_PORT, dir=self.repl_dir,
-           run=run_dir, conf=self.conf)
+           run=run_dir, conf=self.conf, full_sync=self.stack.full_sync_interval)
         path = os.path.join(self.repl_dir, "replicator.yaml")
         with open(path, "w") as f:
             f.write(cfg)
@@ -283,13 +283,14 @@ placement:
 
 
 class MultiSiteStack:
-    def __init__(self, sites=("dc1", "dc2", "dc3"), sync_timeout=2):
+    def __init__(self, sites=("dc1", "dc2", "dc3"), sync_timeout=2, full_sync_interval="0s"):
         base = tempfile.mkdtemp(prefix="titan-repl-", dir="/tmp")
         os.chmod(base, 0o755)
         self.dir = base
         self.db_dir = os.path.join(base, "mariadb")
         self.authd_dir = os.path.join(base, "authd")
         self.sync_timeout = sync_timeout
+        self.full_sync_interval = full_sync_interval
         self.env = {}
         self.sites = {name: Site(self, name) for name in sites}
 
