@@ -227,6 +227,10 @@ Result<LoadedConfig> load(Result<config::Reader> reader) {
     cfg->cache.sender_login_max_entries =
         static_cast<std::size_t>(cache.getInt("sender_login_max_entries", 100000, 1, 100000000));
     cfg->cleanup_interval = cache.getDuration("cleanup_interval", 5min, 1s, 24h);
+    cfg->cache.counter_ttl = cache.getDuration("counter_ttl", 1s, 0ms, 60s);
+    cfg->cache.greylist_pass_ttl = cache.getDuration("greylist_pass_ttl", 10min, 0ms, 24h);
+    cfg->cache.max_cached_entries =
+        static_cast<std::size_t>(cache.getInt("max_cached_entries", 1000000, 1000, 100000000));
 
     std::set<std::string> names;
     for (auto rs : root.list("rules")) policy->rules.push_back(readRule(rs, policy->engine.address, names));

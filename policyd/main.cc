@@ -203,6 +203,7 @@ int main(int argc, char** argv) {
               [&](const std::vector<std::string>& args) -> Result<std::string> {
                   if (args.empty()) {
                       state.flushSenderLogins();
+                      state.flushPolicyCaches();
                   } else {
                       auto user = identity::canonicalUser(args[0], cfg->policy->engine.address.identity);
                       if (!user) return Error::invalidInput(user.error().message);

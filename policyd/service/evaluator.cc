@@ -216,12 +216,16 @@ Evaluator::Step Evaluator::greylist(const std::shared_ptr<Job>& job, const Rule&
     q.recipient = f.recipient_key;
     q.params = spec.params;
     q.now = clock_();
+    const std::string network_key = q.rule + "\n" + q.client_network;
+    const std::string triplet_key = network_key + "\n" + q.sender + "\n" + q.recipient;
+    if (state_.greylistPassed(triplet_key, network_key, q.now)) return Step::Next;
     const std::size_t index = job->index;
     const std::uint64_t generation = job->generation;
     job->waiting_rules = {index};
     job->waiting_operation = "greylist";
     std::weak_ptr<bool> alive = alive_;
-    store_.greylist(std::move(q), [this, alive, job, index, generation](Result<store::GreylistResult> r) {
+    store_.greylist(std::move(q), [this, alive, job, index, generation, network_key, triplet_key](
+                                      Result<store::GreylistResult> r) {
         if (alive.expired() || job->finished || job->generation != generation) return;
         ++job->generation;
         const Rule& ru = job->settings->rules[index];
@@ -230,6 +234,8 @@ Evaluator::Step Evaluator::greylist(const std::shared_ptr<Job>& job, const Rule&
             continueAfterFailure(job, {index}, "greylist", r.error().message);
             return;
         }
+        if (r->decision.verdict == core::GreylistVerdict::Pass) state_.putGreylistPass(triplet_key);
+        if (r->client.allowed_until > 0) state_.putNetworkAllowed(network_key, r->client.allowed_until);
         if (r->decision.verdict == core::GreylistVerdict::Defer) {
             if (act(job, ru, core::formatAction(ru.action, ru.name, r->decision.retry_in),
                     std::string("greylisted (") + r->decision.reason + ")") == Step::Done) {
@@ -252,12 +258,18 @@ Evaluator::Step Evaluator::rateLimit(const std::shared_ptr<Job>& job, std::size_
         return Step::Next;
     }
     auto keys = core::counterKeys(rule, charges);
+    if (auto cached = state_.cachedCounters(keys)) {
+        auto check = core::checkRate(rule, charges, *cached, clock_());
+        if (check.allowed) return Step::Next;
+        return act(job, rule, core::formatAction(rule.action, rule.name, check.retry_after),
+                   "rate limit reached for " + check.subject);
+    }
     const std::uint64_t generation = job->generation;
     job->waiting_rules = {index};
     job->waiting_operation = "counters";
     std::weak_ptr<bool> alive = alive_;
-    store_.fetchCounters(std::move(keys), [this, alive, job, index, generation, charges = std::move(charges)](
-                                              Result<std::map<core::CounterKey, core::CounterState>> states) {
+    store_.fetchCounters(keys, [this, alive, job, index, generation, keys, charges = std::move(charges)](
+                                   Result<std::map<core::CounterKey, core::CounterState>> states) {
         if (alive.expired() || job->finished || job->generation != generation) return;
         ++job->generation;
         const Rule& ru = job->settings->rules[index];
@@ -266,6 +278,7 @@ Evaluator::Step Evaluator::rateLimit(const std::shared_ptr<Job>& job, std::size_
             continueAfterFailure(job, {index}, "counters", states.error().message);
             return;
         }
+        state_.putCounters(keys, *states);
         auto check = core::checkRate(ru, charges, *states, clock_());
         if (!check.allowed) {
             if (act(job, ru, core::formatAction(ru.action, ru.name, check.retry_after),
@@ -320,6 +333,8 @@ void Evaluator::endOfMessage(const std::shared_ptr<Job>& job) {
             const Rule& ru = job->eom.rates[i].rule;
             act(job, ru, core::formatAction(ru.action, ru.name, {}), "rate limit would be exceeded");
         }
+        // This node sees its own charges at once in later RCPT/DATA checks.
+        if (r->charge.accepted) state_.putCounters(r->charge.updates);
         if (!r->charge.accepted) {
             const Rule& ru = job->eom.rates[r->charge.refused_by].rule;
             finish(job, Decision{core::formatAction(ru.action, ru.name, r->charge.retry_after), ru.name,

@@ -100,3 +100,71 @@ void SharedState::flushSenderLogins(const std::string& user) {
 }
 
 }  // namespace titan::policyd
+
+namespace titan::policyd {
+
+std::optional<std::map<core::CounterKey, core::CounterState>> SharedState::cachedCounters(
+    const std::vector<core::CounterKey>& keys) {
+    if (settings_.counter_ttl.count() <= 0) return std::nullopt;
+    const std::int64_t now = now_();
+    std::map<core::CounterKey, core::CounterState> out;
+    for (const auto& k : keys) {
+        auto it = counters_.find(k);
+        if (it == counters_.end() || now - it->second.fetched >= settings_.counter_ttl.count()) return std::nullopt;
+        out[k] = it->second.state;
+    }
+    return out;
+}
+
+void SharedState::putCounters(const std::vector<core::CounterKey>& keys,
+                              const std::map<core::CounterKey, core::CounterState>& states) {
+    if (settings_.counter_ttl.count() <= 0) return;
+    if (counters_.size() + keys.size() > settings_.max_cached_entries) counters_.clear();
+    const std::int64_t now = now_();
+    for (const auto& k : keys) {
+        auto it = states.find(k);
+        counters_[k] = CachedCounter{it == states.end() ? core::CounterState{} : it->second, now};
+    }
+}
+
+void SharedState::putCounters(const std::map<core::CounterKey, core::CounterState>& states) {
+    if (settings_.counter_ttl.count() <= 0) return;
+    if (counters_.size() + states.size() > settings_.max_cached_entries) counters_.clear();
+    const std::int64_t now = now_();
+    for (const auto& [k, s] : states) counters_[k] = CachedCounter{s, now};
+}
+
+bool SharedState::greylistPassed(const std::string& triplet, const std::string& network, std::int64_t wall_now) {
+    const std::int64_t now = now_();
+    const std::int64_t ttl = settings_.greylist_pass_ttl.count();
+    if (ttl <= 0) return false;
+    if (auto it = allowed_.find(network); it != allowed_.end()) {
+        if (now - it->second.first < ttl && it->second.second > wall_now) return true;
+        allowed_.erase(it);
+    }
+    if (auto it = passed_.find(triplet); it != passed_.end()) {
+        if (now - it->second < ttl) return true;
+        passed_.erase(it);
+    }
+    return false;
+}
+
+void SharedState::putGreylistPass(const std::string& triplet) {
+    if (settings_.greylist_pass_ttl.count() <= 0) return;
+    if (passed_.size() >= settings_.max_cached_entries) passed_.clear();
+    passed_[triplet] = now_();
+}
+
+void SharedState::putNetworkAllowed(const std::string& network, std::int64_t allowed_until) {
+    if (settings_.greylist_pass_ttl.count() <= 0) return;
+    if (allowed_.size() >= settings_.max_cached_entries) allowed_.clear();
+    allowed_[network] = {now_(), allowed_until};
+}
+
+void SharedState::flushPolicyCaches() {
+    counters_.clear();
+    passed_.clear();
+    allowed_.clear();
+}
+
+}  // namespace titan::policyd

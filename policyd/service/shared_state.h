@@ -1,14 +1,17 @@
 // What policyd keeps in memory between requests, all of it refreshed from the Store:
 // the SQL allow/deny lists (reloaded every lists_refresh), the current holds (every
-// holds_refresh, and at once when this node writes one), and a sender-login cache (TTL,
-// stale-if-error). These bounds are the consistency bound of the cached facts across nodes.
-// Counters and greylist triplets are never cached: they are read from the database on
-// every request. Loop thread only. Layer: policyd/service.
+// holds_refresh, and at once when this node writes one), a sender-login cache (TTL,
+// stale-if-error), counter states for RCPT/DATA checks (counter_ttl; this node's own
+// charges are written through) and greylist passes (greylist_pass_ttl). These TTLs are
+// the consistency bounds of cached facts across nodes; END-OF-MESSAGE charges always
+// lock and read the database. Loop thread only. Layer: policyd/service.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -25,6 +28,13 @@ struct CacheSettings {
     std::chrono::milliseconds sender_login_ttl{60000};
     std::chrono::milliseconds sender_login_stale{3600000};  // served when the database fails
     std::size_t sender_login_max_entries = 100000;
+    // RCPT/DATA rate checks read counters through this cache (END-OF-MESSAGE charges are
+    // always exact and update it); 0 reads the database every time.
+    std::chrono::milliseconds counter_ttl{1000};
+    // A greylist triplet (or auto-allowed network) that passed is answered from memory
+    // for this long before the database is asked (and its last_seen refreshed) again.
+    std::chrono::milliseconds greylist_pass_ttl{600000};
+    std::size_t max_cached_entries = 1000000;  // per cache; a full cache is emptied
 };
 
 struct ListSnapshot {
@@ -57,6 +67,21 @@ public:
     void senderLogins(const std::string& user, OwnedDone done);
     void flushSenderLogins(const std::string& user = {});
 
+    // Counter states fresh within counter_ttl, for every key, or nullopt (then fetch all).
+    std::optional<std::map<core::CounterKey, core::CounterState>> cachedCounters(
+        const std::vector<core::CounterKey>& keys);
+    // Remember states read or written; keys absent from `states` are stored as unused.
+    void putCounters(const std::vector<core::CounterKey>& keys,
+                     const std::map<core::CounterKey, core::CounterState>& states);
+    void putCounters(const std::map<core::CounterKey, core::CounterState>& states);
+
+    // Greylisting passes: a triplet key ("rule\nnet\nsender\nrecipient") or a network key
+    // ("rule\nnet") that passed within greylist_pass_ttl (networks: and are still allowed).
+    bool greylistPassed(const std::string& triplet, const std::string& network, std::int64_t wall_now);
+    void putGreylistPass(const std::string& triplet);
+    void putNetworkAllowed(const std::string& network, std::int64_t allowed_until);
+    void flushPolicyCaches();
+
 private:
     struct Owned {
         std::shared_ptr<const std::vector<std::string>> addresses;
@@ -69,6 +94,13 @@ private:
     std::shared_ptr<const ListSnapshot> lists_ = std::make_shared<ListSnapshot>();
     std::unordered_map<std::string, store::HoldRow> holds_;
     std::unordered_map<std::string, Owned> owned_;
+    struct CachedCounter {
+        core::CounterState state;
+        std::int64_t fetched = 0;
+    };
+    std::map<core::CounterKey, CachedCounter> counters_;
+    std::unordered_map<std::string, std::int64_t> passed_;           // triplet -> cached at
+    std::unordered_map<std::string, std::pair<std::int64_t, std::int64_t>> allowed_;  // net -> (cached at, until)
     bool lists_failing_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -303,3 +303,52 @@ rules:
     CHECK(dom.ask(eom("192.0.2.1", user, 5, 100, user, "x"), &d).rfind("HOLD", 0) == 0);
     CHECK(d.reason.find("recipient_domains 5 > 4") != std::string::npos);
 }
+
+TEST_CASE("counter cache: own charges at once, other nodes' within counter_ttl; the charge stays exact", "[glue]") {
+    Harness h(R"(
+rules:
+  - name: per-user
+    type: rate_limit
+    key: sasl_username
+    windows: [{limit: 2, period: 1h}]
+    action: "450 4.7.1 limit"
+)");
+    const std::string u = "u@example.test";
+    for (int i = 0; i < 2; ++i) {
+        const std::string inst = "m" + std::to_string(i);
+        CHECK(h.ask(rcpt("192.0.2.1", u, "r@x.example", u, inst)) == "DUNNO");
+        CHECK(h.ask(eom("192.0.2.1", u, 1, 10, u, inst)) == "DUNNO");
+    }
+    // Written through: refused at RCPT without asking the store.
+    const auto ops = h.store.operations;
+    CHECK(h.ask(rcpt("192.0.2.1", u, "r@x.example", u, "m2")) == "450 4.7.1 limit");
+    CHECK(h.store.operations == ops);
+
+    // Another node uses up v's allowance after this node cached v's counter.
+    const std::string v = "v@example.test";
+    CHECK(h.ask(rcpt("192.0.2.1", v, "r@x.example", v, "n0")) == "DUNNO");
+    h.store.counters[core::CounterKey{"per-user", 0, v}] =
+        core::charge(core::Algorithm::FixedWindow, core::WindowSpec{2, std::chrono::hours(1)}, {}, h.now, 2);
+    // Within counter_ttl the RCPT check is stale, END-OF-MESSAGE is not.
+    CHECK(h.ask(rcpt("192.0.2.1", v, "r@x.example", v, "n1")) == "DUNNO");
+    CHECK(h.ask(eom("192.0.2.1", v, 1, 10, v, "n1")) == "450 4.7.1 limit");
+    h.monotonic += 1001;
+    CHECK(h.ask(rcpt("192.0.2.1", v, "r@x.example", v, "n2")) == "450 4.7.1 limit");
+}
+
+TEST_CASE("greylist pass cache: passed triplets answered from memory for greylist_pass_ttl", "[glue]") {
+    Harness h(R"(
+cache: {greylist_pass_ttl: 1m}
+rules:
+  - {name: grey, type: greylist, delay: 10s, auto_allow_after: 0}
+)");
+    CHECK(h.ask(rcpt("192.0.2.1", "a@b.example", "u@example.test")).rfind("DEFER_IF_PERMIT", 0) == 0);
+    h.now += 10'000;
+    CHECK(h.ask(rcpt("192.0.2.1", "a@b.example", "u@example.test")) == "DUNNO");
+    const auto ops = h.store.operations;
+    for (int i = 0; i < 5; ++i) CHECK(h.ask(rcpt("192.0.2.9", "a@b.example", "u@example.test")) == "DUNNO");
+    CHECK(h.store.operations == ops);
+    h.monotonic += 60'001;
+    CHECK(h.ask(rcpt("192.0.2.9", "a@b.example", "u@example.test")) == "DUNNO");
+    CHECK(h.store.operations == ops + 1);
+}
