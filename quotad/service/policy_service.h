@@ -1,10 +1,12 @@
 // The RCPT-time quota check behind quotad's Postfix policy service: normalise the
 // recipient, expand it through alias domains, aliases and catch-alls with the store (one
-// database round trip per alias level), and decide with core::decide. It never says
+// database round trip per alias level, shared by the checks that arrive meanwhile), and
+// decide with core::decide. It never says
 // whether an address exists: an address that reaches no mailbox is NoMailbox (DUNNO).
 // Loop thread only. Layer: quotad/service.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,7 +37,12 @@ class PolicyService {
 public:
     using Done = std::function<void(Result<CheckResult>)>;
 
-    explicit PolicyService(store::Store& store) : store_(store) {}
+    // At most `max_inflight` queries at once; checks arriving meanwhile share the next
+    // query (up to `max_batch_addresses` addresses in it).
+    explicit PolicyService(store::Store& store, std::size_t max_inflight = 2, std::size_t max_batch_addresses = 100);
+    ~PolicyService();
+    PolicyService(const PolicyService&) = delete;
+    PolicyService& operator=(const PolicyService&) = delete;
 
     // Checks `recipient` (the raw Postfix value) for a message of `size` bytes (0 = unknown).
     // A malformed recipient is answered inside the call (malformed = true, NoMailbox);
@@ -45,9 +52,15 @@ public:
 
 private:
     struct Job;
-    void step(std::shared_ptr<Job> job);
+    void pump();
+    void finish(const std::shared_ptr<Job>& job);
 
     store::Store& store_;
+    std::size_t max_inflight_;
+    std::size_t max_batch_addresses_;
+    std::deque<std::shared_ptr<Job>> waiting_;
+    std::size_t inflight_ = 0;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace titan::quotad

@@ -80,6 +80,7 @@ void MemoryStore::markUnknown(std::vector<std::string> users, StatusDone done) {
 }
 
 void MemoryStore::fetchAddressFacts(std::vector<std::string> addresses, FactsDone done) {
+    factsBatchSizes.push_back(addresses.size());
     if (down_) {
         complete([done = std::move(done)] { done(Error::unavailable("memory store is down")); });
         return;

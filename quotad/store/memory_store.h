@@ -37,6 +37,7 @@ public:
     // ---- what the service asked for ---------------------------------------------------
     std::vector<std::size_t> commitBatchSizes;  // commits per applyCommits call
     std::vector<std::size_t> readBatchSizes;    // users per fetchRows call
+    std::vector<std::size_t> factsBatchSizes;   // addresses per fetchAddressFacts call
     unsigned long long calls = 0;
 
     void fetchRows(std::vector<std::string> users, RowsDone done) override;

@@ -250,14 +250,16 @@ void MysqlStore::fetchAddressFacts(std::vector<std::string> addresses, FactsDone
             if (addresses.empty()) return facts;
             // One round trip per level: alias rows of the addresses and of their domains'
             // catch-alls, mailbox rows with usage, and alias-domain targets.
-            std::vector<std::string> sources, domains;
+            std::set<std::string> source_set, domain_set;
             for (const auto& a : addresses) {
                 facts[a];
-                sources.push_back(a);
+                source_set.insert(a);
                 std::string d(identity::domainOf(a));
-                sources.push_back("@" + d);
-                domains.push_back(d);
+                source_set.insert("@" + d);
+                domain_set.insert(d);
             }
+            const std::vector<std::string> sources(source_set.begin(), source_set.end());
+            const std::vector<std::string> domains(domain_set.begin(), domain_set.end());
             auto src = chunks(sources);
             auto mbx = chunks(addresses);
             auto dom = chunks(domains);

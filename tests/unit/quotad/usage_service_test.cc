@@ -213,6 +213,23 @@ TEST_CASE("policy service: expansion through the store, malformed answered inlin
     CHECK(run("ann@example.test", 5000).decision.verdict == core::Verdict::TooLarge);
     CHECK(run("nobody@example.test", 10).decision.verdict == core::Verdict::NoMailbox);
 
+    // Checks arriving while a query runs share the next one.
+    f.store.factsBatchSizes.clear();
+    f.store.holdForTest(true);
+    int answered = 0;
+    for (const char* rcpt : {"ann@example.test", "bob@example.test", "team@example.test", "x@example.test"}) {
+        policy.check(rcpt, 1, settings, [&](Result<CheckResult> r) {
+            CHECK(r.ok());
+            ++answered;
+        });
+    }
+    CHECK(f.store.factsBatchSizes == std::vector<std::size_t>{1, 1});  // two queries in flight: ann, bob
+    f.store.releaseForTest();
+    f.spin();
+    CHECK(answered == 4);
+    // then team and x share one query, and team's aliases (ann, bob) are the last level
+    CHECK(f.store.factsBatchSizes == std::vector<std::size_t>{1, 1, 2, 2});
+
     bool inline_answer = false;
     policy.check("not an address", 0, settings, [&](Result<CheckResult> r) {
         inline_answer = true;
