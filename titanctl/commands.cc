@@ -18,6 +18,7 @@
 #include "common/net/cidr.h"
 #include "common/password/password.h"
 #include "common/sql/pool.h"
+#include "titanctl/ftp_commands.h"
 #include "titanctl/migrations.h"
 #include "titanctl/policy_commands.h"
 #include "titanctl/quota_commands.h"
@@ -630,6 +631,7 @@ int run(Context& ctx, const std::vector<std::string>& args) {
     if (noun == "app-password" && verb == "list") return appPasswordList(ctx, *parsed);
     if (noun == "app-password" && verb == "delete") return appPasswordDelete(ctx, *parsed);
     if (noun == "quota") return runQuota(ctx, args);
+    if (noun == "ftp") return runFtp(ctx, args);
     if (noun == "replication") return runReplication(ctx, args);
     if (noun == "policy") return runPolicy(ctx, args);
     if (noun == "alias" || noun == "alias-domain" || noun == "sender") return runMaps(ctx, args);

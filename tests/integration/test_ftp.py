@@ -195,9 +195,8 @@ class FtpTests(unittest.TestCase):
 
     def test_06_home_uid_gid_from_sql(self):
         home = os.path.join(STACK.homes, "custom", "owned-site")
-        STACK.sql("INSERT INTO ftp_accounts (mailbox_id, home, uid, gid) SELECT id, '%s', %d, %d FROM mailboxes"
-                  " WHERE username = 'owned@example.test'" % (home, NOBODY_UID, FTP_GID))
-        # The ftp_accounts trigger reaches authd's cache through auth_changes.
+        STACK.ctl("ftp", "set", "owned@example.test", "--home", home, "--uid", str(NOBODY_UID),
+                  "--gid", "nogroup")
         f = None
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -243,8 +242,7 @@ class FtpTests(unittest.TestCase):
     def test_08b_transfer_limits_and_shared_tally(self):
         # mod_quotatab with "QuotaLimitTable titan:" / "QuotaTallyTable titan:".
         # (mod_quotatab counts only what has a limit: 0 is unlimited and not tallied.)
-        STACK.sql("INSERT INTO ftp_accounts (mailbox_id, files_in_avail, bytes_in_avail) SELECT id, 2, 1000000"
-                  " FROM mailboxes WHERE username = 'quota@example.test'")
+        STACK.ctl("ftp", "set", "quota@example.test", "--files-in", "2", "--bytes-in", "1M")
         f, err = login("quota@example.test", "quota-pw")
         self.assertIsNone(err)
         try:
@@ -269,6 +267,9 @@ class FtpTests(unittest.TestCase):
         finally:
             f.quit()
         self.assertFalse(os.path.exists(os.path.join(STACK.homes, "example.test", "quota", "three.bin")))
+        shown = STACK.ctl("ftp", "show", "quota@example.test").stdout
+        self.assertIn("files in 2", shown)
+        self.assertIn("files in 2, out 0", shown)  # the tally: 2 - 1 deleted + 1
         # Users without limits are not counted at all.
         self.assertEqual(STACK.sql("SELECT COUNT(*) FROM ftp_quota_tallies WHERE username = 'alice@example.test'"),
                          [["0"]])
