@@ -47,28 +47,32 @@ void Expander::feed(const std::map<std::string, AddressFacts>& facts) {
         auto it = facts.find(address);
         const AddressFacts& f = it == facts.end() ? kNothing : it->second;
         const std::size_t depth = depth_[address];
-        const std::string_view local = identity::localPartOf(address);
         // Postfix appends the original local part to a destination written as "@domain".
-        auto follow = [&](const std::string& destination) {
+        auto follow = [&](const std::string& destination, const std::string& from) {
             std::string raw = !destination.empty() && destination.front() == '@'
-                                  ? std::string(local) + destination
+                                  ? std::string(identity::localPartOf(from)) + destination
                                   : destination;
             auto canonical = identity::canonicalUser(raw, identity_);
-            if (!canonical) return;
+            if (!canonical) return std::string();
             if (*canonical == address) {
                 if (f.mailbox) addMailbox(*f.mailbox);
-                return;
+                return std::string();
             }
             want(*canonical, depth + 1, next);
+            return *canonical;
         };
         if (!f.aliases.empty()) {
-            for (const auto& d : f.aliases) follow(d);
+            for (const auto& d : f.aliases) follow(d, address);
         } else if (f.mailbox) {
             addMailbox(*f.mailbox);
         } else if (f.alias_target) {
-            follow(std::string(local) + "@" + *f.alias_target);
-        } else {
-            for (const auto& d : f.catch_all) follow(d);
+            const std::string target = follow(std::string(identity::localPartOf(address)) + "@" + *f.alias_target, address);
+            if (!target.empty() && !f.catch_all.empty()) fallback_[target] = {f.catch_all, address};
+        } else if (!f.catch_all.empty()) {
+            for (const auto& d : f.catch_all) follow(d, address);
+        } else if (auto fb = fallback_.find(address); fb != fallback_.end()) {
+            // Reached through an alias domain and empty here: the alias domain's catch-all.
+            for (const auto& d : fb->second.first) follow(d, fb->second.second);
         }
     }
     wanted_ = std::move(next);

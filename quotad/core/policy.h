@@ -58,7 +58,9 @@ struct ExpanderLimits {
 //   1. an address with alias rows is replaced by their destinations (an alias pointing at
 //      itself keeps its mailbox, as Postfix does);
 //   2. otherwise an address with a mailbox row is that mailbox;
-//   3. otherwise an address in an alias domain continues as local@target-domain;
+//   3. otherwise an address in an alias domain continues as local@target-domain, and if
+//      that address has nothing (no alias, mailbox or catch-all), the alias domain's own
+//      catch-all applies (the order titan-authd's socketmap gives Postfix);
 //   4. otherwise the domain's catch-all ("@domain") rows, if any;
 //   5. otherwise it reaches nothing here (external or unknown: not quotad's business).
 // Destinations are canonicalised with the identity rule (invalid ones are dropped); each
@@ -88,6 +90,8 @@ private:
     std::map<std::string, std::size_t> depth_;  // address -> depth at which it was queued
     std::set<std::string> seen_;
     std::set<std::string> mailbox_seen_;
+    // local@target -> the alias domain's catch-all, used when local@target has nothing
+    std::map<std::string, std::pair<std::vector<std::string>, std::string>> fallback_;
     std::vector<MailboxQuota> mailboxes_;
     bool truncated_ = false;
 };

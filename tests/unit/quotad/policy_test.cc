@@ -107,6 +107,11 @@ TEST_CASE("Expander: mailbox, aliases, alias domains, catch-alls", "[core]") {
     CHECK(d.resolve("bob@alias.test") == std::vector<std::string>{"bob@example.test"});
     CHECK(d.resolve("info@alias.test") == std::vector<std::string>{"bob@example.test", "carol@example.test"});
     CHECK(d.resolve("anyone@catch.test") == std::vector<std::string>{"carol@example.test"});
+    // An alias domain with its own catch-all: used only when local@target has nothing.
+    d.alias_domains["both.test"] = "example.test";
+    d.aliases["@both.test"] = {"keep@example.test"};
+    CHECK(d.resolve("bob@both.test") == std::vector<std::string>{"bob@example.test"});
+    CHECK(d.resolve("nobody@both.test") == std::vector<std::string>{"keep@example.test", "bob@example.test"});
     CHECK(d.resolve("bob@move.test") == std::vector<std::string>{"bob@example.test"});
     CHECK(d.resolve("ext@example.test").empty());
     CHECK(d.resolve("nobody@example.test").empty());
