@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
     warner.setSettings(warning_settings);
     usage.setRules(warning_settings->coreRules());
     usage.onWarning([&warner](const quotad::core::WarningEvent& e) { warner.fire(e); });
-    quotad::PolicyService policy_service(store);
+    quotad::PolicyService policy_service(store, cfg->batch.max_read_inflight);
 
     quotad::DictMetrics dict_metrics(registry);
     auto dict_settings = std::make_shared<const quotad::DictSettings>(cfg->dict);
