@@ -76,7 +76,7 @@ Result<LoadedConfig> loadConfig(const std::string& path) {
 
     config::Section s = root.child("sync");
     svc.max_running = static_cast<std::size_t>(s.getInt("max_running", 10, 1, 10000));
-    svc.max_running_per_peer = static_cast<std::size_t>(s.getInt("max_running_per_peer", 4, 1, 10000));
+    svc.max_running_per_peer = static_cast<std::size_t>(s.getInt("max_running_per_peer", 10, 1, 10000));
     svc.max_running_full = static_cast<std::size_t>(s.getInt("max_running_full", 2, 1, 10000));
     svc.max_run_again = static_cast<unsigned>(s.getInt("max_run_again", 3, 1, 100));
     svc.retry_initial = s.getDuration("retry_initial", milliseconds(5000), milliseconds(100), kDay);

@@ -116,6 +116,8 @@ Replicator::Replicator(event::Loop& loop, store::Store& store, store::Journal& j
                                         "Users removed from the queue because they no longer exist");
     resolve_errors_ = &registry_.counter("replicator_placement_errors_total", "Placement lookups that failed");
     store_errors_ = &registry_.counter("replicator_store_errors_total", "Sync results that could not be recorded");
+    coalesced_ = &registry_.counter("replicator_notifications_coalesced_total",
+                                    "Fifo fallbacks for sync requests answered \"-\", already queued");
     guid_repairs_ = &registry_.counter("replicator_guid_repairs_total",
                                        "INBOX GUIDs aligned after INBOX was created on both sides");
     journal_sync_seconds_ = &registry_.histogram("replicator_journal_sync_seconds", "Journal write + fdatasync time");
@@ -256,8 +258,19 @@ void Replicator::shutdown(milliseconds deadline, std::function<void()> done) {
     });
 }
 
+void Replicator::noteRefused(const std::string& user) {
+    if (refused_syncs_.size() >= 100000) refused_syncs_.clear();
+    refused_syncs_[user] = Clock::now();
+}
+
 void Replicator::tick() {
     expireWaiters();
+    if (!refused_syncs_.empty()) {
+        auto limit = Clock::now() - std::chrono::seconds(10);
+        for (auto it = refused_syncs_.begin(); it != refused_syncs_.end();) {
+            it = it->second < limit ? refused_syncs_.erase(it) : std::next(it);
+        }
+    }
     if (!sites_loaded_ && !sites_loading_) refreshSites();
     pump();
 }
@@ -356,6 +369,22 @@ void Replicator::notify(std::string_view raw_user, queue::Priority priority, Sou
         }
         return;
     }
+    log::debug("change notified", {{"user", *user}, {"priority", queue::priorityName(priority)},
+                                    {"source", sourceName(source)}});
+    if (source == Source::Fifo && priority == queue::Priority::High) {
+        // Dovecot's plugin writes "high" to the fifo after a sync request was answered
+        // "-" (or timed out). That change is queued already; counting it again would make
+        // a running sync run once more and, under load, feed the overload that caused it.
+        auto it = refused_syncs_.find(*user);
+        if (it != refused_syncs_.end()) {
+            bool recent = Clock::now() - it->second < std::chrono::seconds(10);
+            refused_syncs_.erase(it);
+            if (recent) {
+                coalesced_->inc();
+                return;
+            }
+        }
+    }
     if (accept(*user, priority, false, source)) pump();
 }
 
@@ -387,6 +416,7 @@ void Replicator::syncRequest(std::string_view raw_user, std::function<void(bool)
     auto& list = waiters_[*user];
     if (waiter_count_ >= settings_.max_waiters || list.size() >= settings_.max_waiters_per_user) {
         if (list.empty()) waiters_.erase(*user);
+        noteRefused(*user);
         answer(false, "overflow");
         pump();
         return;
@@ -395,7 +425,10 @@ void Replicator::syncRequest(std::string_view raw_user, std::function<void(bool)
     w.id = ++waiter_id_;
     w.after_seq = job_seq_;
     w.deadline = Clock::now() + settings_.sync_wait;
-    w.reply = [answer](bool ok) { answer(ok, ok ? "ok" : "failed"); };
+    w.reply = [this, answer, u = *user](bool ok) {
+        if (!ok) noteRefused(u);
+        answer(ok, ok ? "ok" : "failed");
+    };
     list.push_back(std::move(w));
     ++waiter_count_;
     evaluateWaiters(*user, nullptr);

@@ -45,7 +45,7 @@ struct ServiceSettings {
     std::chrono::milliseconds sync_timeout{120000};  // one doveadm run, then SIGTERM/SIGKILL
     std::string state_dir;                           // generated per-site doveadm client configs
     std::size_t max_running = 10;
-    std::size_t max_running_per_peer = 4;
+    std::size_t max_running_per_peer = 10;  // lower it when many peers must share max_running
     std::size_t max_running_full = 2;
     std::size_t max_resolving = 8;  // placement lookups in flight
     core::BreakerSettings breaker;
@@ -172,6 +172,7 @@ private:
     void failWaitersOfPeer(const std::string& peer);
     void expireWaiters();
     void replyWaiter(const std::string& user, std::uint64_t id, bool ok);
+    void noteRefused(const std::string& user);
 
     void onSites(std::vector<store::SiteRow> rows);
     std::string writeSiteConfig(const core::Site& site, const std::string& password);
@@ -200,6 +201,9 @@ private:
     std::map<std::uint64_t, std::shared_ptr<RunningJob>> jobs_;
 
     std::unordered_map<std::string, std::vector<Waiter>> waiters_;
+    // Users whose sync request was answered "-" lately: the plugin's fifo fallback
+    // ("high") that follows is already covered by the queue.
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> refused_syncs_;
     std::size_t waiter_count_ = 0;
     std::uint64_t waiter_id_ = 0;
 
@@ -228,6 +232,7 @@ private:
     metrics::Counter* resolve_errors_;
     metrics::Counter* store_errors_;
     metrics::Counter* guid_repairs_;
+    metrics::Counter* coalesced_;
     metrics::Histogram* journal_sync_seconds_;
     metrics::Histogram* sync_request_seconds_;
     std::map<std::string, metrics::Counter*> counters_;  // lazily registered labelled counters
