@@ -174,7 +174,10 @@ Result<LoadedConfig> loadConfig(const std::string& path) {
     cfg->security.sync.failure_poll =
         sec.getDuration("failure_poll_interval", milliseconds(1000), milliseconds(50), milliseconds(60000));
 
-    cfg->http_listen = root.child("http").getString("listen", "");
+    config::Section http = root.child("http");
+    cfg->http_listen = http.getString("listen", "");
+    // /dovecot/* (Dovecot 2.4 Lua) then need "Authorization: Bearer <key>".
+    cfg->dovecot24_key = http.getSecretFile("dovecot_key_file");
     readFtp(root.child("ftp"), *cfg);
 
     readSocketmap(root.child("socketmap"), *cfg);

@@ -59,6 +59,7 @@ struct AuthdConfig {
     SocketmapSettings socketmap;
     SecuritySettings security;
     std::string http_listen;  // HTTP API (Dovecot auth policy) on loopback; empty: off
+    std::string dovecot24_key;  // secret the Dovecot 2.4 script must send (http.dovecot_key_file); empty: none
     // ftp: FTP virtual users for ProFTPd mod_titan (routes /ftp/v1/ on the HTTP API).
     bool ftp_enabled = false;
     core::FtpSettings ftp;

@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
         authd::addPolicyRoutes(*http_api, authenticator, registry);
         // Dovecot 2.4: passdb/userdb lua (contrib/dovecot-2.4/titan-auth.lua) over HTTP.
         authd::addDovecot24Routes(*http_api, lookup, store, authenticator, [&cfg] {
-            return authd::Dovecot24Settings{cfg->dict.userdb_defaults, cfg->dict.iterate_page};
+            return authd::Dovecot24Settings{cfg->dict.userdb_defaults, cfg->dict.iterate_page, cfg->dovecot24_key};
         }, dovecot24_metrics);
         if (cfg->ftp_enabled) ftp_api.addRoutes(*http_api);
         if (auto st = http_api->listen(cfg->http_listen); !st) {

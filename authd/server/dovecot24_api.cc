@@ -152,6 +152,15 @@ HttpResponse verifyResponse(const AuthOutcome& o, std::string_view protocol) {
     return {503, R"({"result":"tempfail"})"};
 }
 
+bool dovecot24Authorized(std::string_view authorization, std::string_view key) {
+    if (key.empty()) return true;
+    constexpr std::string_view kBearer = "Bearer ";
+    if (authorization.size() != kBearer.size() + key.size() || !base::startsWith(authorization, kBearer)) {
+        return false;
+    }
+    return CRYPTO_memcmp(authorization.data() + kBearer.size(), key.data(), key.size()) == 0;
+}
+
 void Dovecot24Metrics::count(const char* kind, const char* result) {
     registry
         .counter("authd_dovecot24_requests_total", "Dovecot 2.4 (Lua) requests by kind and result",
@@ -161,7 +170,21 @@ void Dovecot24Metrics::count(const char* kind, const char* result) {
 
 void addDovecot24Routes(HttpApi& api, UserLookup& lookup, store::Store& store, Authenticator& auth,
                         std::function<Dovecot24Settings()> settings, Dovecot24Metrics& metrics) {
-    api.route("/dovecot/verify", [&auth, &metrics](const HttpRequest& r, Responder respond) {
+    // Every endpoint first checks the shared secret, when one is configured.
+    auto guarded = [&api, &metrics, settings](const std::string& path, const char* kind, HttpApi::Handler handler) {
+        api.route(path, [&metrics, settings, kind, handler = std::move(handler)](const HttpRequest& r,
+                                                                                 Responder respond) {
+            if (!dovecot24Authorized(r.authorization, settings().key)) {
+                metrics.count(kind, "unauthorized");
+                log::debug("dovecot24 request without the right key", {{"client.address", r.peer}, {"path", r.path}});
+                respond(errorResponse(401, "unauthorized"));
+                return;
+            }
+            handler(r, std::move(respond));
+        });
+    };
+
+    guarded("/dovecot/verify", "verify", [&auth, &metrics](const HttpRequest& r, Responder respond) {
         if (r.method != "POST") {
             respond(errorResponse(405, "POST only"));
             return;
@@ -249,10 +272,10 @@ void addDovecot24Routes(HttpApi& api, UserLookup& lookup, store::Store& store, A
             });
         };
     };
-    api.route("/dovecot/passdb", lookupRoute("passdb", true));
-    api.route("/dovecot/userdb", lookupRoute("userdb", false));
+    guarded("/dovecot/passdb", "passdb", lookupRoute("passdb", true));
+    guarded("/dovecot/userdb", "userdb", lookupRoute("userdb", false));
 
-    api.route("/dovecot/users", [&store, &metrics, settings](const HttpRequest& r, Responder respond) {
+    guarded("/dovecot/users", "users", [&store, &metrics, settings](const HttpRequest& r, Responder respond) {
         if (r.method != "GET") {
             respond(errorResponse(405, "GET only"));
             return;

@@ -26,7 +26,9 @@
 //   GET  /dovecot/users?after=A&limit=N   (N 1..10000; default dict.iterate_page)
 //     200 {"users":[C,...],"more":bool}   canonical names > A in ascending order   503 tempfail
 //
-// Malformed requests get 400 with {"error":...}; a wrong method 405. Field bounds:
+// With http.dovecot_key_file set, a request without "Authorization: Bearer <key>" gets
+// 401 (the script's titan_key). Malformed requests get 400 with {"error":...}; a wrong
+// method 405. Field bounds:
 // user 1024 bytes, password 4096, protocol 32, addresses 64.
 #pragma once
 
@@ -88,7 +90,12 @@ struct Dovecot24Metrics {
 struct Dovecot24Settings {
     core::UserdbDefaults userdb_defaults;
     size_t page = 1000;  // users per /dovecot/users page when the client names no limit
+    std::string key;     // when set, every request needs "Authorization: Bearer <key>"
 };
+
+// Whether `authorization` (the request's header) carries `key`: true when no key is
+// configured; otherwise "Bearer <key>" exactly, compared in constant time. Pure.
+bool dovecot24Authorized(std::string_view authorization, std::string_view key);
 
 // Registers the four endpoints on `api`. `settings` is called at every request.
 // Every referenced object must outlive `api`.

@@ -99,6 +99,9 @@ void HttpApi::onRequest(evhttp_request* req, void* arg) noexcept {
         size_t len = evbuffer_get_length(in);
         r.body.resize(len);
         if (len > 0) evbuffer_copyout(in, r.body.data(), len);
+        if (const char* a = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization")) {
+            r.authorization = a;
+        }
         if (evhttp_connection* conn = evhttp_request_get_connection(req)) {
             char* addr = nullptr;
             uint16_t port = 0;

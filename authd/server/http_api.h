@@ -27,6 +27,7 @@ struct HttpRequest {
     std::map<std::string, std::string> query;  // decoded query parameters
     std::string body;
     std::string peer;                          // client address
+    std::string authorization;                 // the Authorization header ("" if none)
 };
 
 struct HttpResponse {

@@ -14,6 +14,8 @@
 --   titan_url       authd's http.listen as a URL      (default http://127.0.0.1:9151)
 --   titan_timeout   per request, 2.4 duration syntax  (default 5s)
 --   titan_page      users per request for `doveadm user '*'` (default 1000)
+--   titan_key       the secret in authd's http.dovecot_key_file, when set there; sent
+--                   as "Authorization: Bearer <key>" (keep this file's config 0640)
 --
 -- Dovecot 2.4.1's dovecot.http.client takes the http_client_* setting names without
 -- the prefix (request_timeout, request_max_attempts, ...); the 2.3-era `timeout` key
@@ -24,6 +26,7 @@ local json = require "cjson"
 local client = nil
 local base_url = "http://127.0.0.1:9151"
 local page_size = 1000
+local auth_header = nil
 
 local function urlencode(s)
   return (tostring(s):gsub("[^%w%-%._~@]", function(c)
@@ -47,6 +50,7 @@ function script_init(settings)
   local timeout = settings.titan_timeout
   if timeout == nil or timeout == "" then timeout = "5s" end
   if tonumber(settings.titan_page) ~= nil then page_size = math.floor(tonumber(settings.titan_page)) end
+  if settings.titan_key ~= nil and settings.titan_key ~= "" then auth_header = "Bearer " .. settings.titan_key end
   client = dovecot.http.client({
     request_timeout = timeout,
     request_absolute_timeout = timeout,
@@ -61,6 +65,7 @@ end
 -- A connection failure has a status >= 9000 (Dovecot's internal pseudo-status).
 local function call(method, path, body)
   local req = client:request({ url = base_url .. path, method = method })
+  if auth_header ~= nil then req:add_header("Authorization", auth_header) end
   if body ~= nil then
     req:add_header("Content-Type", "application/x-www-form-urlencoded")
     req:set_payload(body)

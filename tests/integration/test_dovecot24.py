@@ -119,10 +119,14 @@ def pop3_result(user, password):
         return str(e)
 
 
-def http(path, body=None, method=None):
-    """(status, decoded JSON or None) from authd's HTTP API."""
+def http(path, body=None, method=None, key=None):
+    """(status, decoded JSON or None) from authd's HTTP API, with the stack's key unless
+    another one ("" for none) is given."""
     url = "http://127.0.0.1:%d%s" % (PORTS["http"], path)
     req = urllib.request.Request(url, data=body, method=method)
+    key = STACK.http_key if key is None else key
+    if key:
+        req.add_header("Authorization", "Bearer " + key)
     if body is not None:
         req.add_header("Content-Type", "application/x-www-form-urlencoded")
     try:
@@ -293,6 +297,16 @@ class HttpApiTests(unittest.TestCase):
                             + b"x" * 5000)
         self.assertEqual((status, body), (200, {"result": "fail"}))
         self.assertTrue(alive(STACK.authd_pid()))
+
+    def test_requests_without_the_key_are_refused(self):
+        for path in ("/dovecot/userdb?user=alice@example.test", "/dovecot/users",
+                     "/dovecot/passdb?user=alice@example.test&protocol=imap"):
+            self.assertEqual(http(path, key="")[0], 401, path)
+            self.assertEqual(http(path, key=STACK.http_key + "x")[0], 401, path)
+            self.assertEqual(http(path)[0], 200, path)
+        body = b"user=alice%40example.test&protocol=imap&password=alice-pw-1"
+        self.assertEqual(http("/dovecot/verify", body=body, key=""), (401, {"error": "unauthorized"}))
+        self.assertEqual(http("/dovecot/verify", body=body), (200, {"result": "ok", "user": "alice@example.test"}))
 
     def test_user_listing_pages_in_order(self):
         seen, after = [], ""

@@ -53,6 +53,8 @@ class Stack24:
         self.mail_root = os.path.join(self.dovecot_dir, "mail")
         self.sasl_socket = os.path.join(inside, "authd-sasl.sock")
         self.socketmap_socket = os.path.join(inside, "authd-socketmap.sock")
+        # The Lua script authenticates to authd's /dovecot/* endpoints with this secret.
+        self.http_key = "it24-" + os.urandom(12).hex()
         self.cache_ttl = cache_ttl
         self.stale_if_error = stale_if_error
         self.negative_ttl = negative_ttl
@@ -111,11 +113,14 @@ class Stack24:
             f.write("sasl:\n  listen:\n    - path: %s\n      mode: \"0666\"\n"
                     "  failure_delay: 0s\n" % self.sasl_socket)
             f.write("socketmap:\n  listen:\n    - path: %s\n      mode: \"0666\"\n" % self.socketmap_socket)
+        key_file = os.path.join(self.dir, "dovecot24.key")
+        with open(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(self.http_key + "\n")
         env = {"TITAN_BIN": BUILD, "DB_DIR": self.db_dir, "CACHE_TTL": self.cache_ttl,
                "NEGATIVE_TTL": self.negative_ttl, "STALE_IF_ERROR": self.stale_if_error,
                "METRICS_PORT": str(self.ports["metrics"]), "HTTP_PORT": str(self.ports["http"]),
                "HOME_ROOT": self.in_tree(self.mail_root), "DEFAULT_UID": uid, "DEFAULT_GID": gid,
-               "EXTRA_YAML": extra}
+               "EXTRA_YAML": extra, "HTTP_DOVECOT_KEY_FILE": key_file}
         env.update(self.authd_env)
         run([os.path.join(FIXTURES, "authd-up.sh"), self.authd_dir], env=env)
         self.env.update(read_env(os.path.join(self.authd_dir, "env")))
@@ -125,7 +130,8 @@ class Stack24:
 
     def dovecot_up(self):
         env = {"AUTHD_HTTP_URL": "http://127.0.0.1:%d" % self.ports["http"], "IMAP_PORT": str(self.ports["imap"]),
-               "POP3_PORT": str(self.ports["pop3"]), "NAME": "titan-it24", "DEBIAN13_ROOT": self.root}
+               "POP3_PORT": str(self.ports["pop3"]), "NAME": "titan-it24", "DEBIAN13_ROOT": self.root,
+               "AUTHD_HTTP_KEY": self.http_key}
         env.update(self.dovecot_env)
         run([os.path.join(FIXTURES, "dovecot24-up.sh"), self.dovecot_dir], env=env)
         self.env.update(read_env(os.path.join(self.dovecot_dir, "env")))

@@ -174,3 +174,17 @@ TEST_CASE("verify answers", "[core]") {
     auto ok = verifyResponse({AuthStatus::Ok, "bob@example.test", "", false}, "imap");
     CHECK(ok.body.find("password") == std::string::npos);
 }
+
+TEST_CASE("the shared secret of the Dovecot 2.4 endpoints", "[core]") {
+    CHECK(dovecot24Authorized("", ""));
+    CHECK(dovecot24Authorized("Bearer anything", ""));
+    CHECK(dovecot24Authorized("Bearer s3cret", "s3cret"));
+    CHECK_FALSE(dovecot24Authorized("", "s3cret"));
+    CHECK_FALSE(dovecot24Authorized("Bearer s3cre", "s3cret"));
+    CHECK_FALSE(dovecot24Authorized("Bearer s3crett", "s3cret"));
+    CHECK_FALSE(dovecot24Authorized("Bearer S3CRET", "s3cret"));
+    CHECK_FALSE(dovecot24Authorized("bearer s3cret", "s3cret"));
+    CHECK_FALSE(dovecot24Authorized("Basic s3cret", "s3cret"));
+    CHECK_FALSE(dovecot24Authorized("s3cret", "s3cret"));
+    CHECK_FALSE(dovecot24Authorized("Bearer  s3cret", "s3cret"));
+}
