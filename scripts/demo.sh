@@ -30,13 +30,16 @@ mkdir -p "$DEMO"
 chmod 755 "$DEMO"
 "$F/mariadb-up.sh" "$DEMO/mariadb"
 # Dovecot's fixture creates $DEMO/dovecot/mail (owned by vmail): mail homes go there.
-TITAN_BIN=$BUILD_DIR DB_DIR=$DEMO/mariadb HOME_ROOT=$DEMO/dovecot/mail "$F/authd-up.sh" "$DEMO/authd"
+TITAN_BIN=$BUILD_DIR DB_DIR=$DEMO/mariadb HOME_ROOT=$DEMO/dovecot/mail SASL=1 SOCKETMAP=1 \
+    "$F/authd-up.sh" "$DEMO/authd"
 . "$DEMO/authd/env"
 CTL=("$TITANCTL" --config "$AUTHD_CONFIG")
 "${CTL[@]}" db migrate
 AUTHD_DICT_SOCKET=$AUTHD_DICT_SOCKET NAME=demo "$F/dovecot-up.sh" "$DEMO/dovecot"
 . "$DEMO/dovecot/env"
-LMTP=$DOVECOT_LMTP SASL=$DOVECOT_AUTH_CLIENT "$F/postfix-up.sh" "$DEMO/postfix"
+# Postfix: recipients, domains and aliases from authd's socketmap; SMTP AUTH on the
+# submission port (10587) checked by authd; delivery over LMTP to Dovecot.
+LMTP=$DOVECOT_LMTP SASL=$AUTHD_SASL_SOCKET SOCKETMAP=$AUTHD_SOCKETMAP_SOCKET "$F/postfix-up.sh" "$DEMO/postfix"
 . "$DEMO/postfix/env"
 
 "${CTL[@]}" domain list | grep -q '^example.test' || "${CTL[@]}" domain add example.test
@@ -46,7 +49,25 @@ if ! "${CTL[@]}" user show demo@example.test > /dev/null 2>&1; then
           --header "Subject: Welcome to Titanicarus" \
           --body "This message came in through Postfix, was delivered over LMTP by Dovecot (userdb from titan-authd) and is read over IMAP with a password checked against MariaDB." \
           > "$DEMO/swaks.log" 2>&1 || { cat "$DEMO/swaks.log"; exit 1; }
+    # The demo user sends itself a message with SMTP AUTH, checked by titan-authd.
+    swaks --server 127.0.0.1 --port 10587 --auth PLAIN --auth-user demo@example.test \
+          --auth-password demo-password --from demo@example.test --to demo@example.test \
+          --header "Subject: Sent with SMTP AUTH" \
+          --body "Submitted on port 10587; the password was checked by titan-authd (SASL)." \
+          > "$DEMO/swaks-auth.log" 2>&1 || { cat "$DEMO/swaks-auth.log"; exit 1; }
 fi
+# Wait (bounded) until both messages are in the mailbox.
+for _ in $(seq 1 50); do
+    n=$(curl -s --user 'demo@example.test:demo-password' 'imap://127.0.0.1:10143/INBOX' -X 'EXAMINE INBOX' \
+        | awk '/EXISTS/ {print $2}')
+    [[ ${n:-0} -ge 2 ]] && break
+    sleep 0.2
+done
+echo "Inbox of demo@example.test, read over IMAP:"
+for i in $(seq 1 "${n:-0}"); do
+    curl -s --user 'demo@example.test:demo-password' \
+         "imap://127.0.0.1:10143/INBOX;MAILINDEX=$i;SECTION=HEADER.FIELDS%20(SUBJECT)" | tr -d '\r' | sed '/^$/d; s/^/  /'
+done
 
 cat <<MSG
 
@@ -58,8 +79,9 @@ Titanicarus demo is running (everything under $DEMO, loopback only).
     curl -s --user 'demo@example.test:demo-password' 'imap://127.0.0.1:10143/INBOX;MAILINDEX=1'
   Or over POP3:
     curl -s --user 'demo@example.test:demo-password' 'pop3://127.0.0.1:10110/1'
-  Send more mail:
+  Send more mail (port 10025 receives; port 10587 needs SMTP AUTH, checked by titan-authd):
     swaks --server 127.0.0.1 --port 10025 --to demo@example.test
+    swaks --server 127.0.0.1 --port 10587 --auth PLAIN --auth-user demo@example.test --auth-password demo-password --to demo@example.test
   Manage users (database settings come from authd's config):
     $TITANCTL --config $AUTHD_CONFIG user add alice@example.test
     $TITANCTL --config $AUTHD_CONFIG user show demo@example.test
