@@ -62,6 +62,9 @@ void warnIfRestartNeeded(const authd::AuthdConfig& old_cfg, const authd::AuthdCo
         old_cfg.database.pool_size != new_cfg.database.pool_size) {
         log::warning("database settings changed: take effect after a restart");
     }
+    if (old_cfg.ftp_enabled != new_cfg.ftp_enabled || old_cfg.http_listen != new_cfg.http_listen) {
+        log::warning("ftp.enabled or http.listen changed: takes effect after a restart");
+    }
     if (old_cfg.common.run_as.user != new_cfg.common.run_as.user) {
         log::warning("run_as changed: takes effect after a restart");
     }
