@@ -59,7 +59,7 @@ void SocketmapSession::onClose(event::DisconnectReason /*reason*/) {
     slots_.clear();
 }
 
-void SocketmapSession::perm(const std::shared_ptr<Slot>& slot, const char* reason) {
+void SocketmapSession::perm(uint64_t seq, const char* reason) {
     metrics_.protocol_errors.inc();
     metrics_.requests[core::maps::kMapKindCount][SocketmapMetrics::Perm]->inc();
     if (!warned_) {
@@ -67,15 +67,15 @@ void SocketmapSession::perm(const std::shared_ptr<Slot>& slot, const char* reaso
         log::warning("socketmap request refused (further ones on this connection are not logged)",
                      {{"conn.id", conn_.id()}, {"peer", conn_.peer()}, {"reason", reason}});
     }
-    answer(slot, sm::encodePerm(reason));
+    answer(seq, sm::encodePerm(reason));
 }
 
 void SocketmapSession::onLine(std::string_view payload) {
-    auto slot = std::make_shared<Slot>();
-    slots_.push_back(slot);
+    const uint64_t seq = first_seq_ + slots_.size();
+    slots_.emplace_back();
     auto parsed = sm::parseRequest(payload, settings_->limits);
     if (const auto* err = std::get_if<sm::ProtocolError>(&parsed)) {
-        perm(slot, err->reason.c_str());
+        perm(seq, err->reason.c_str());
         return;
     }
     const auto& req = std::get<sm::Request>(parsed);
@@ -84,13 +84,13 @@ void SocketmapSession::onLine(std::string_view payload) {
         if (req.name == settings_->map_names[static_cast<size_t>(m)]) map = m;
     }
     if (map < 0) {
-        perm(slot, "unknown map name");
+        perm(seq, "unknown map name");
         return;
     }
     auto started = std::chrono::steady_clock::now();
     std::weak_ptr<bool> alive = alive_;
     lookup_.lookup(static_cast<core::maps::MapKind>(map), req.key,
-                   [this, alive, slot, map, started](const MapLookup::Answer& a) {
+                   [this, alive, seq, map, started](const MapLookup::Answer& a) {
                        if (alive.expired() || !*alive.lock()) return;
                        metrics_.lookup_seconds.observe(
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -104,27 +104,29 @@ void SocketmapSession::onLine(std::string_view payload) {
                                    log::error("map value too large for Postfix",
                                               {{"map", core::maps::mapKindName(static_cast<core::maps::MapKind>(map))},
                                                {"bytes", static_cast<unsigned long long>(a.data.size())}});
-                                   answer(slot, sm::encodePerm("map value too large"));
+                                   answer(seq, sm::encodePerm("map value too large"));
                                    break;
                                }
                                counters[a.stale ? SocketmapMetrics::FoundStale : SocketmapMetrics::Found]->inc();
-                               answer(slot, sm::encodeOk(a.data));
+                               answer(seq, sm::encodeOk(a.data));
                                break;
                            case MapLookup::Outcome::NotFound:
                                counters[SocketmapMetrics::NotFound]->inc();
-                               answer(slot, sm::encodeNotFound());
+                               answer(seq, sm::encodeNotFound());
                                break;
                            case MapLookup::Outcome::Unavailable:
                                counters[SocketmapMetrics::Temp]->inc();
-                               answer(slot, sm::encodeTemp("user database temporarily unavailable"));
+                               answer(seq, sm::encodeTemp("user database temporarily unavailable"));
                                break;
                        }
                    });
 }
 
-void SocketmapSession::answer(const std::shared_ptr<Slot>& slot, std::string reply) {
-    slot->reply = std::move(reply);
-    slot->ready = true;
+void SocketmapSession::answer(uint64_t seq, std::string reply) {
+    if (seq < first_seq_ || seq - first_seq_ >= slots_.size()) return;  // connection closed meanwhile
+    Slot& slot = slots_[seq - first_seq_];
+    slot.reply = std::move(reply);
+    slot.ready = true;
     flush();
 }
 
@@ -132,9 +134,10 @@ void SocketmapSession::flush() {
     if (flushing_) return;
     flushing_ = true;
     bool popped = false;
-    while (!slots_.empty() && !conn_.closing() && slots_.front()->ready) {
-        conn_.write(slots_.front()->reply);
+    while (!slots_.empty() && !conn_.closing() && slots_.front().ready) {
+        conn_.write(slots_.front().reply);
         slots_.pop_front();
+        ++first_seq_;
         popped = true;
     }
     flushing_ = false;

@@ -55,15 +55,17 @@ private:
         bool ready = false;
         std::string reply;
     };
-    void answer(const std::shared_ptr<Slot>& slot, std::string reply);
+    // Answers are kept in request order; a request is named by its sequence number.
+    void answer(uint64_t seq, std::string reply);
     void flush();
-    void perm(const std::shared_ptr<Slot>& slot, const char* reason);
+    void perm(uint64_t seq, const char* reason);
 
     event::LineConnection& conn_;
     MapLookup& lookup_;
     std::shared_ptr<const SocketmapSettings> settings_;
     SocketmapMetrics& metrics_;
-    std::deque<std::shared_ptr<Slot>> slots_;
+    std::deque<Slot> slots_;
+    uint64_t first_seq_ = 0;  // sequence number of slots_.front()
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     bool flushing_ = false;
     bool warned_ = false;  // one warning per connection for bad requests

@@ -87,8 +87,17 @@ void MapLookup::lookup(maps::MapKind map, std::string_view key, Done done) {
         done(Answer{});
         return;
     }
+    // Most lookups are answered from fresh cache entries: try that without allocating.
+    Request probe;
+    probe.query = std::move(std::get<maps::Query>(parsed));
+    Source source(*this, probe, now_());
+    auto first = maps::resolve(probe.query, source, settings_);
+    if (auto* a = std::get_if<maps::Answer>(&first); a != nullptr && (a->found || !a->uncertain)) {
+        done(Answer{a->found ? Outcome::Found : Outcome::NotFound, std::move(a->data), a->stale, {}});
+        return;
+    }
     auto r = std::make_shared<Request>();
-    r->query = std::move(std::get<maps::Query>(parsed));
+    r->query = std::move(probe.query);
     r->done = std::move(done);
     step(r);
 }
