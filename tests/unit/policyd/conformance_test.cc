@@ -52,7 +52,7 @@ void sendOne(Harness& h, const std::string& user, const std::string& inst, unsig
 
 }  // namespace
 
-TEST_CASE("B1: IPv6 retry from the same /64 and other spellings pass; allow-list works for both families", "[conformance]") {
+TEST_CASE("B1: IPv6 retry from the same /64 and other spellings pass, allow-list works for both families", "[conformance]") {
     Harness h(kFull);
     CHECK(h.ask(rcpt("2001:db8:10:1::25", "news@gmx.example", "u@example.org")).rfind("DEFER_IF_PERMIT", 0) == 0);
     h.now += 600'000;
@@ -78,7 +78,7 @@ TEST_CASE("B2: a pool sender retrying from another /24 is deferred again (docume
     CHECK(h.ask(rcpt("167.89.93.80", "x@crunchbase.example", "u@example.org")) == "DUNNO");
 }
 
-TEST_CASE("B4: the 10th message of 10 passes, the 11th is deferred; 20 recipients against 10 refused whole", "[conformance]") {
+TEST_CASE("B4: the 10th message of 10 passes, the 11th is deferred, 20 recipients against 10 refused whole", "[conformance]") {
     Harness h(kFull);
     const std::string u = "u@example.com";
     h.store.sender_logins[u] = {u};
@@ -116,7 +116,7 @@ TEST_CASE("B6: an invalid address in one request does not poison the next on the
     CHECK(std::get<policy::Request>(second).get("sender") == "alice@example.com");
 }
 
-TEST_CASE("B7: an attribute sent empty is empty; the key falls back to the request's own sender or IP", "[conformance]") {
+TEST_CASE("B7: an attribute sent empty is empty, the key falls back to the request's own sender or IP", "[conformance]") {
     Harness h(kFull);
     const std::string alice = "alice@example.com";
     for (int i = 0; i < 10; ++i) sendOne(h, alice, "a" + std::to_string(i), 1);
@@ -133,7 +133,7 @@ TEST_CASE("B7: an attribute sent empty is empty; the key falls back to the reque
     CHECK(alice_row->second.used == 10 * 1000);
 }
 
-TEST_CASE("B8: a subaddressed recipient costs one unit; keys are case-insensitive", "[conformance]") {
+TEST_CASE("B8: a subaddressed recipient costs one unit, keys are case-insensitive", "[conformance]") {
     Harness h(R"(
 rules:
   - name: burst
@@ -231,7 +231,7 @@ TEST_CASE("B20: a limit of 0, -1 or missing is a configuration error, not 'unlim
     }
 }
 
-TEST_CASE("3b: every protocol state gets an answer; no recipient means no recipient checks", "[conformance]") {
+TEST_CASE("3b: every protocol state gets an answer, no recipient means no recipient checks", "[conformance]") {
     Harness h(kFull);
     for (const char* state : {"CONNECT", "EHLO", "HELO", "MAIL", "VRFY", "ETRN", "DATA", "BDAT", ""}) {
         INFO(state);
@@ -240,7 +240,7 @@ TEST_CASE("3b: every protocol state gets an answer; no recipient means no recipi
     }
 }
 
-TEST_CASE("3b: size=0 at RCPT; the real size is charged at END-OF-MESSAGE", "[conformance]") {
+TEST_CASE("3b: size=0 at RCPT, the real size is charged at END-OF-MESSAGE", "[conformance]") {
     Harness h(R"(
 rules:
   - name: bytes

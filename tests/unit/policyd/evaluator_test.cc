@@ -148,7 +148,7 @@ TEST_CASE("deadline: a store that does not answer gets the rule's fail action", 
     CHECK(h.evaluator.inFlight() == 0);
 }
 
-TEST_CASE("dry run: logged and counted, never answered; still charged", "[glue]") {
+TEST_CASE("dry run: logged and counted, never answered, still charged", "[glue]") {
     Harness h(R"(
 rules:
   - name: tight
@@ -206,7 +206,7 @@ rules:
     CHECK(h.ask(named) == "DUNNO");
 }
 
-TEST_CASE("sender login: own address, alias, whole domain, extra logins; mismatch and null sender refused", "[glue]") {
+TEST_CASE("sender login: own address, alias, whole domain, extra logins, mismatch and null sender refused", "[glue]") {
     Harness h(R"(
 rules:
   - name: login
@@ -304,7 +304,7 @@ rules:
     CHECK(d.reason.find("recipient_domains 5 > 4") != std::string::npos);
 }
 
-TEST_CASE("counter cache: own charges at once, other nodes' within counter_ttl; the charge stays exact", "[glue]") {
+TEST_CASE("counter cache: own charges at once, other nodes' within counter_ttl, the charge stays exact", "[glue]") {
     Harness h(R"(
 rules:
   - name: per-user
