@@ -134,6 +134,8 @@ int main(int argc, char** argv) {
         log::error("cannot listen for socketmap", {{"error", st.error().message}});
         return 1;
     }
+    // Mailbox and domain changes in the auth_changes log reach the map cache too.
+    cluster_sync.addChangeListener([&socketmap](const std::string& user) { socketmap.lookup().invalidate(user); });
     // ---- end socketmap
 
     // ---- Postfix SMTP AUTH (smtpd_sasl_type = dovecot): off without sasl.listen

@@ -60,6 +60,7 @@ void ClusterSync::pollChanges() {
             if (!seen_.insert(c.id).second) continue;
             if (c.id > last_id_) last_id_ = c.id;
             invalidations_.inc();
+            for (const auto& listener : listeners_) listener(c.user);
             if (!c.user.empty() && c.user.front() == '@') {
                 flush_all = true;  // a domain changed: its users are not indexed, drop all
             } else {

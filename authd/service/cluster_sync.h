@@ -6,8 +6,11 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "authd/core/throttle.h"
 #include "authd/service/user_lookup.h"
@@ -28,6 +31,11 @@ public:
                 ClusterSyncOptions options, metrics::Registry& metrics);
     ~ClusterSync();
 
+    // Also told of every change applied: a canonical user, or "@domain" (other caches
+    // keyed by users, e.g. the socketmap maps, drop their entries too). Loop thread.
+    using ChangeListener = std::function<void(const std::string& user_or_domain)>;
+    void addChangeListener(ChangeListener listener) { listeners_.push_back(std::move(listener)); }
+
 private:
     void pollChanges();
     void pollFailures();
@@ -46,6 +54,7 @@ private:
     std::unique_ptr<event::Timer> change_timer_;
     std::unique_ptr<event::Timer> failure_timer_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    std::vector<ChangeListener> listeners_;
     metrics::Counter& invalidations_;
     metrics::Counter& poll_errors_;
 };

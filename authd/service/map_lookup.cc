@@ -80,6 +80,15 @@ void MapLookup::reconfigure(const core::CacheOptions& cache, const maps::Setting
     settings_ = settings;
 }
 
+void MapLookup::invalidate(const std::string& user_or_domain) {
+    if (user_or_domain.empty()) return;
+    if (user_or_domain.front() == '@') {
+        cache_.clear();
+        return;
+    }
+    cache_.erase(maps::factCacheKey(maps::FactKind::Mailbox, user_or_domain));
+}
+
 void MapLookup::lookup(maps::MapKind map, std::string_view key, Done done) {
     auto parsed = maps::parseQuery(map, key, settings_);
     if (std::holds_alternative<maps::Answer>(parsed)) {

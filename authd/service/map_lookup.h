@@ -47,6 +47,10 @@ public:
 
     // Forget every cached fact (titanctl changes, `maps-flush` on the admin socket).
     void flush() { cache_.clear(); }
+    // A mailbox row (canonical user) or a domain ("@domain") changed, as the auth_changes
+    // log reports it: drop the mailbox fact, or everything for a domain (its mailboxes
+    // depend on the domain being active).
+    void invalidate(const std::string& user_or_domain);
     void reconfigure(const core::CacheOptions& cache, const core::maps::Settings& settings);
     size_t cacheSize() const noexcept { return cache_.size(); }
     const core::maps::Settings& settings() const noexcept { return settings_; }

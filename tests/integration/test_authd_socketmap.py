@@ -217,6 +217,21 @@ class TitanctlTests(unittest.TestCase):
             client.close()
 
 
+    def test_mailbox_changes_in_sql_reach_the_maps_at_once(self):
+        STACK.add_user("dave@example.test", "dave-pw")
+        client = SocketmapClient(STACK.env["AUTHD_SOCKETMAP_SOCKET"])
+        try:
+            self.assertEqual(client.lookup("mailboxes", "dave@example.test"), "OK dave@example.test")
+            started = time.time()
+            STACK.sql("UPDATE mailboxes SET active = 0 WHERE username = 'dave@example.test'")
+            # authd follows auth_changes every 250 ms here; the positive TTL is 2 s.
+            self.assertTrue(STACK.wait_for(
+                lambda: client.lookup("mailboxes", "dave@example.test") == "NOTFOUND ", timeout=5, interval=0.05))
+            self.assertLess(time.time() - started, 1.5)
+        finally:
+            client.close()
+
+
 class PostfixTests(unittest.TestCase):
     """Postfix recipient validation, alias expansion and sender checks through authd."""
 

@@ -126,6 +126,20 @@ TEST_CASE("map lookup: flush forgets cached facts", "[glue]") {
     CHECK(f.ask(MapKind::Mailboxes, "carol@example.test").outcome == MapLookup::Outcome::Found);
 }
 
+TEST_CASE("map lookup: invalidating one mailbox, or a whole domain", "[glue]") {
+    Fixture f;
+    REQUIRE(f.ask(MapKind::Mailboxes, "dave@example.test").outcome == MapLookup::Outcome::NotFound);
+    REQUIRE(f.ask(MapKind::Mailboxes, "bob@example.test").outcome == MapLookup::Outcome::Found);
+    f.store.addMailbox("dave@example.test");
+    f.store.removeMailbox("bob@example.test");
+    f.lookup.invalidate("dave@example.test");
+    CHECK(f.ask(MapKind::Mailboxes, "dave@example.test").outcome == MapLookup::Outcome::Found);
+    CHECK(f.ask(MapKind::Mailboxes, "bob@example.test").outcome == MapLookup::Outcome::Found);  // still cached
+    f.lookup.invalidate("@example.test");
+    CHECK(f.ask(MapKind::Mailboxes, "bob@example.test").outcome == MapLookup::Outcome::NotFound);
+    f.lookup.invalidate("");
+}
+
 TEST_CASE("map lookup: immediate store completions and a disabled cache", "[glue]") {
     Fixture f(core::CacheOptions{60s, 5s, 3600s, 0}, store::MemoryMapsStore::Completion::Immediate);
     CHECK(f.ask(MapKind::Aliases, "sales+x@example.test").data == "bob+x@example.test");
