@@ -98,6 +98,14 @@ void readFtp(config::Section s, AuthdConfig& cfg) {
     f.default_gid = readId(s, "default_gid", true);
     f.min_uid = static_cast<uint32_t>(s.getInt("min_uid", 100, 1, 4294967294LL));
     f.min_gid = static_cast<uint32_t>(s.getInt("min_gid", 100, 1, 4294967294LL));
+    f.key = s.getSecretFile("key_file");
+    for (char c : f.key) {
+        if (c <= ' ' || c > '~') {
+            s.error("key_file", "the key must be printable ASCII without spaces (it travels in an HTTP header)");
+            break;
+        }
+    }
+    if (f.key.size() > 1024) s.error("key_file", "the key must be at most 1024 bytes");
     if (cfg.ftp_enabled && cfg.http_listen.empty()) {
         s.error("enabled", "the FTP routes are served on the HTTP API: set http.listen");
     }

@@ -21,6 +21,7 @@ struct FtpSettings {
     std::optional<uint32_t> default_gid;
     uint32_t min_uid = 100;  // a resolved uid/gid below these is refused (never root)
     uint32_t min_gid = 100;
+    std::string key;         // bearer key mod_titan must send (ftp.key_file); empty: none
 
     bool operator==(const FtpSettings&) const = default;
 };

@@ -73,9 +73,25 @@ void FtpApi::count(const char* route, const std::string& status) {
         .inc();
 }
 
+bool FtpApi::authorized(std::string_view authorization) const {
+    const std::string& key = settings_.key;
+    if (key.empty()) return true;
+    constexpr std::string_view kBearer = "Bearer ";
+    if (authorization.size() != kBearer.size() + key.size() || authorization.substr(0, kBearer.size()) != kBearer) {
+        return false;
+    }
+    return CRYPTO_memcmp(authorization.data() + kBearer.size(), key.data(), key.size()) == 0;
+}
+
 void FtpApi::addRoutes(HttpApi& api) {
     auto add = [this, &api](const std::string& path, void (FtpApi::*handler)(const std::string&, Reply)) {
         api.route(path, [this, handler](const HttpRequest& r, Responder respond) {
+            if (!authorized(r.authorization)) {
+                count("any", "unauthorized");
+                log::warning("ftp request without the right key", {{"client.address", r.peer}, {"path", r.path}});
+                respond({401, core::ftpStatusJson("error", "unauthorized")});
+                return;
+            }
             if (r.method != "POST") {
                 respond({405, core::ftpStatusJson("error", "POST only")});
                 return;

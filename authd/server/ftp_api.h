@@ -5,6 +5,8 @@
 //   /ftp/v1/auth    {"user","password_base64","remote_ip","local_ip"}
 //                   → ok | failed | disabled | service_disabled | throttled | tempfail
 //   /ftp/v1/tally   {"user","op":"read"|"add", deltas}    → the user's transfer tally
+// With ftp.key_file set, every request must carry "Authorization: Bearer <key>" (else
+// 401), so local users who can reach the loopback port cannot use the routes.
 // Passwords go through the shared PasswordAuthenticator (service "ftp"): the same
 // brute-force budget, app passwords scoped to ftp, audit. Malformed requests get 400.
 // Loop thread only. Layer: authd/server.
@@ -40,6 +42,9 @@ public:
     void addRoutes(HttpApi& api);
     // New settings for requests that start from now on (SIGHUP).
     void reconfigure(core::FtpSettings settings, core::UserdbDefaults fallback);
+
+    // Whether an Authorization header value is acceptable (constant-time compare).
+    bool authorized(std::string_view authorization) const;
 
     // The handlers, callable without HTTP (tests). `reply` runs exactly once, maybe
     // before the call returns, never after this object is destroyed.

@@ -20,7 +20,8 @@
  *  - after login, lookups of other names that fail are simply declined.
  *
  * Directives: TitanEngine on|off, TitanServer address:port, TitanConnectTimeout,
- * TitanTimeout (e.g. "500ms", "5s"). With mod_quotatab loaded, "QuotaLimitTable titan:"
+ * TitanTimeout (e.g. "500ms", "5s"), TitanKeyFile path (the bearer key authd's
+ * ftp.key_file requires). With mod_quotatab loaded, "QuotaLimitTable titan:"
  * and "QuotaTallyTable titan:" take per-user limits and shared tallies from authd.
  * Build: contrib/proftpd/CMakeLists.txt. Layer: contrib (C, ProFTPd module API 0x20).
  */
@@ -51,6 +52,7 @@ static int titan_engine = FALSE;
 static struct titan_endpoint titan_ep;
 static long titan_connect_ms = 1000;
 static long titan_total_ms = 5000;
+static const char *titan_key = NULL; /* TitanKeyFile's content, read as root at startup */
 static pool *titan_pool = NULL;
 
 /* A user authd answered for in this session (the data handed to the core must outlive
@@ -96,15 +98,16 @@ static int titan_call(const char *path, const char *body, size_t body_len) {
   size_t resp_len = 0;
   int status = 0, rc, count;
 
-  rc = titan_http_post(&titan_ep, path, body, body_len, titan_connect_ms, titan_total_ms, titan_on_eintr,
-                       titan_resp, sizeof(titan_resp), &status, &resp_body, &resp_len);
+  rc = titan_http_post(&titan_ep, path, titan_key, body, body_len, titan_connect_ms, titan_total_ms,
+                       titan_on_eintr, titan_resp, sizeof(titan_resp), &status, &resp_body, &resp_len);
   if (rc != TITAN_HTTP_OK) {
     pr_log_pri(PR_LOG_WARNING, MOD_TITAN_VERSION ": %s: %s (%s)", path, titan_http_error(rc),
                titan_ep.host_header);
     return -1;
   }
   if (status != 200) {
-    pr_log_pri(PR_LOG_WARNING, MOD_TITAN_VERSION ": %s: titan-authd answered HTTP %d", path, status);
+    pr_log_pri(PR_LOG_WARNING, MOD_TITAN_VERSION ": %s: titan-authd answered HTTP %d%s", path, status,
+               status == 401 ? " (TitanKeyFile does not hold authd's ftp.key_file key)" : "");
     return -1;
   }
   count = titan_json_parse_object(resp_body, resp_len, titan_members, TITAN_MAX_MEMBERS, titan_store,
@@ -606,6 +609,42 @@ MODRET set_titanserver(cmd_rec *cmd) {
   return PR_HANDLED(cmd);
 }
 
+/* usage: TitanKeyFile path   (the key authd's ftp.key_file holds; read now, as root, so
+ * the file can be 0600 root) */
+MODRET set_titankeyfile(cmd_rec *cmd) {
+  char buf[TITAN_MAX_KEY + 3];
+  size_t len = 0, i;
+  ssize_t got;
+  int fd;
+
+  CHECK_ARGS(cmd, 1);
+  CHECK_CONF(cmd, CONF_ROOT|CONF_VIRTUAL|CONF_GLOBAL);
+  fd = open(cmd->argv[1], O_RDONLY|O_CLOEXEC|O_NOCTTY);
+  if (fd < 0) {
+    CONF_ERROR(cmd, pstrcat(cmd->tmp_pool, "cannot open '", cmd->argv[1], "': ", strerror(errno), NULL));
+  }
+  while (len < sizeof(buf) - 1 && (got = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+    len += (size_t) got;
+  }
+  close(fd);
+  buf[len] = '\0';
+  if (len > 0 && buf[len - 1] == '\n') buf[--len] = '\0';
+  if (len > 0 && buf[len - 1] == '\r') buf[--len] = '\0';
+  if (len == 0 || len > TITAN_MAX_KEY) {
+    pr_memscrub(buf, sizeof(buf));
+    CONF_ERROR(cmd, "the key file must hold 1 to 1024 bytes");
+  }
+  for (i = 0; i < len; i++) {
+    if (buf[i] <= ' ' || buf[i] > '~') {
+      pr_memscrub(buf, sizeof(buf));
+      CONF_ERROR(cmd, "the key must be printable ASCII without spaces");
+    }
+  }
+  add_config_param_str(cmd->argv[0], 1, buf);
+  pr_memscrub(buf, sizeof(buf));
+  return PR_HANDLED(cmd);
+}
+
 /* usage: TitanConnectTimeout duration | TitanTimeout duration   ("500ms", "5s", "5") */
 MODRET set_titantimeout(cmd_rec *cmd) {
   config_rec *c;
@@ -654,6 +693,8 @@ static int titan_sess_init(void) {
   titan_connect_ms = c != NULL ? *((long *) c->argv[0]) : 1000;
   c = find_config(main_server->conf, CONF_PARAM, "TitanTimeout", FALSE);
   titan_total_ms = c != NULL ? *((long *) c->argv[0]) : 5000;
+  c = find_config(main_server->conf, CONF_PARAM, "TitanKeyFile", FALSE);
+  titan_key = c != NULL ? c->argv[0] : NULL;
 
   titan_pool = make_sub_pool(session.pool != NULL ? session.pool : permanent_pool);
   pr_pool_tag(titan_pool, MOD_TITAN_VERSION);
@@ -672,6 +713,7 @@ static conftable titan_conftab[] = {
   { "TitanServer",         set_titanserver,  NULL },
   { "TitanConnectTimeout", set_titantimeout, NULL },
   { "TitanTimeout",        set_titantimeout, NULL },
+  { "TitanKeyFile",        set_titankeyfile, NULL },
   { NULL }
 };
 

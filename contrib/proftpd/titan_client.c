@@ -612,10 +612,10 @@ static int send_all(int fd, const char *data, size_t len, long deadline, titan_e
   return 0;
 }
 
-int titan_http_post(const struct titan_endpoint *ep, const char *path, const char *body, size_t body_len,
-                    long connect_ms, long total_ms, titan_eintr_fn on_eintr, char *resp, size_t resp_cap,
-                    int *status, const char **resp_body, size_t *resp_body_len) {
-  char head[512];
+int titan_http_post(const struct titan_endpoint *ep, const char *path, const char *key, const char *body,
+                    size_t body_len, long connect_ms, long total_ms, titan_eintr_fn on_eintr, char *resp,
+                    size_t resp_cap, int *status, const char **resp_body, size_t *resp_body_len) {
+  char head[512 + TITAN_MAX_KEY];
   int fd, n, rc = TITAN_HTTP_IO;
   long start = now_ms(), deadline;
   size_t got = 0, body_off = 0, blen = 0;
@@ -626,10 +626,14 @@ int titan_http_post(const struct titan_endpoint *ep, const char *path, const cha
   if (resp_cap < 2) {
     return TITAN_HTTP_TOO_LARGE;
   }
+  if (key != NULL && strlen(key) > TITAN_MAX_KEY) {
+    return TITAN_HTTP_MALFORMED;
+  }
   n = snprintf(head, sizeof(head),
                "POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %lu\r\n"
-               "Connection: close\r\n\r\n",
-               path, ep->host_header, (unsigned long) body_len);
+               "%s%s%sConnection: close\r\n\r\n",
+               path, ep->host_header, (unsigned long) body_len, (key != NULL && *key) ? "Authorization: Bearer " : "",
+               (key != NULL && *key) ? key : "", (key != NULL && *key) ? "\r\n" : "");
   if (n < 0 || (size_t) n >= sizeof(head)) {
     return TITAN_HTTP_MALFORMED;
   }
@@ -654,6 +658,7 @@ int titan_http_post(const struct titan_endpoint *ep, const char *path, const cha
   deadline = now_ms() + total_ms;
 
   rc = send_all(fd, head, (size_t) n, deadline, on_eintr);
+  memset(head, 0, sizeof(head)); /* it held the key */
   if (rc == 0 && body_len > 0) {
     rc = send_all(fd, body, body_len, deadline, on_eintr);
   }

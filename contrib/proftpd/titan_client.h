@@ -49,13 +49,17 @@ enum titan_http_result {
   TITAN_HTTP_MALFORMED = -5   /* not an HTTP/1.x response we understand */
 };
 
+/* Longest bearer key (TitanKeyFile; authd's ftp.key_file). */
+#define TITAN_MAX_KEY 1024
+
 /* POST `body` (JSON) to `path` and read the whole response into resp (capacity
- * resp_cap, at most TITAN_MAX_RESPONSE used). On TITAN_HTTP_OK, *status is the HTTP
- * status and *resp_body / *resp_body_len the body inside resp (NUL-terminated).
- * Blocks at most connect_ms + total_ms. Never raises SIGPIPE. */
-int titan_http_post(const struct titan_endpoint *ep, const char *path, const char *body, size_t body_len,
-                    long connect_ms, long total_ms, titan_eintr_fn on_eintr, char *resp, size_t resp_cap,
-                    int *status, const char **resp_body, size_t *resp_body_len);
+ * resp_cap, at most TITAN_MAX_RESPONSE used). With a non-empty `key`, the request
+ * carries "Authorization: Bearer <key>" (at most TITAN_MAX_KEY bytes). On TITAN_HTTP_OK,
+ * *status is the HTTP status and *resp_body / *resp_body_len the body inside resp
+ * (NUL-terminated). Blocks at most connect_ms + total_ms. Never raises SIGPIPE. */
+int titan_http_post(const struct titan_endpoint *ep, const char *path, const char *key, const char *body,
+                    size_t body_len, long connect_ms, long total_ms, titan_eintr_fn on_eintr, char *resp,
+                    size_t resp_cap, int *status, const char **resp_body, size_t *resp_body_len);
 
 /* Split a complete HTTP/1.x response: status code, body (per Content-Length when
  * present, else the rest). Returns 0; 1 when more bytes are needed; -1 when malformed.

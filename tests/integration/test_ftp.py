@@ -5,7 +5,10 @@ passwords, fall-through to the next auth module, the shared brute-force budget, 
 what FTP clients see when MariaDB or authd go away."""
 import ftplib
 import io
+import json
 import os
+import urllib.error
+import urllib.request
 import pwd
 import grp
 import time
@@ -19,6 +22,7 @@ PASV_PORTS = "14030 14049"
 HTTP_PORT = 19851
 METRICS_PORT = 19850
 MAX_USER_FAILURES = 5
+API_KEY = "ftp-test-key-0123456789abcdef"
 
 FTP_UID = pwd.getpwnam("ftp").pw_uid if "ftp" in [p.pw_name for p in pwd.getpwall()] else pwd.getpwnam("nobody").pw_uid
 FTP_GID = grp.getgrnam("nogroup").gr_gid
@@ -34,11 +38,16 @@ class FtpStack(Stack):
         super().__init__(cache_ttl="2s", negative_ttl="1s", stale_if_error="1h", with_postfix=False)
         self.ftp_dir = os.path.join(self.dir, "proftpd")
         self.homes = os.path.join(self.ftp_dir, "ftp")
+        # The bearer key shared by authd (ftp.key_file) and the module (TitanKeyFile).
+        self.key_file = os.path.join(self.dir, "ftp.key")
+        with open(os.open(self.key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(API_KEY + "\n")
         self.authd_env = {
             "METRICS_PORT": str(METRICS_PORT), "HTTP_PORT": str(HTTP_PORT), "FTP": "1",
             "FTP_HOME": os.path.join(self.homes, "%d", "%n"), "FTP_UID": str(FTP_UID), "FTP_GID": str(FTP_GID),
             # Every test client is 127.0.0.1: count per user here, not per address.
             "MAX_IP_FAILURES": "10000", "MAX_USER_FAILURES": str(MAX_USER_FAILURES),
+            "FTP_KEY_FILE": self.key_file,
         }
 
     def start(self):
@@ -64,7 +73,7 @@ class FtpStack(Stack):
     def proftpd_up(self):
         env = {"TITAN_BIN": BUILD, "AUTHD_HTTP": "127.0.0.1:%d" % HTTP_PORT, "FTP_PORT": str(FTP_PORT),
                "PASV_PORTS": PASV_PORTS, "LOCAL_USER": "legacy@files.example localftp", "LOCAL_PASSWORD": "legacy-pw",
-               "TITAN_TIMEOUT": "3s", "QUOTA": "1"}
+               "TITAN_TIMEOUT": "3s", "QUOTA": "1", "TITAN_KEY_FILE": self.key_file}
         run([os.path.join(FIXTURES, "proftpd-up.sh"), self.ftp_dir], env=env)
         self.env.update(read_env(os.path.join(self.ftp_dir, "env")))
 
@@ -153,6 +162,22 @@ class FtpTests(unittest.TestCase):
         self.assertEqual((st.st_uid, st.st_gid), (FTP_UID, FTP_GID))
         st = os.stat(home)  # created at the first login, owned by the user
         self.assertEqual((st.st_uid, st.st_gid), (FTP_UID, FTP_GID))
+
+    def test_01b_routes_need_the_key(self):
+        def lookup(headers):
+            req = urllib.request.Request("http://127.0.0.1:%d/ftp/v1/lookup" % HTTP_PORT, method="POST",
+                                         data=b'{"user":"alice@example.test"}', headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+        self.assertEqual(lookup({})[0], 401)
+        self.assertEqual(lookup({"Authorization": "Bearer wrong-key"})[0], 401)
+        status, body = lookup({"Authorization": "Bearer " + API_KEY})
+        self.assertEqual(status, 200)
+        self.assertEqual(body["status"], "found")
+        self.assertEqual((body["uid"], body["gid"]), (FTP_UID, FTP_GID))
 
     def test_02_wrong_password_is_530(self):
         reply = login_reply("alice@example.test", "not-the-password")

@@ -266,3 +266,18 @@ TEST_CASE("ftp tally: read and add deltas for mailboxes only", "[glue]") {
     f.tally.down = true;
     CHECK(f.ok(&FtpApi::handleTally, R"({"user":"bob@example.test","op":"read"})")["status"] == "unavailable");
 }
+
+TEST_CASE("ftp routes: the bearer key", "[glue]") {
+    Fixture f;
+    CHECK(f.api.authorized(""));  // no key configured: open
+    auto s = Fixture::settings();
+    s.key = "k3y-for-proftpd";
+    f.api.reconfigure(s, core::UserdbDefaults{5000, 5001});
+    CHECK(f.api.authorized("Bearer k3y-for-proftpd"));
+    CHECK_FALSE(f.api.authorized(""));
+    CHECK_FALSE(f.api.authorized("Bearer k3y-for-proftpD"));
+    CHECK_FALSE(f.api.authorized("Bearer k3y-for-proftp"));
+    CHECK_FALSE(f.api.authorized("Bearer k3y-for-proftpdd"));
+    CHECK_FALSE(f.api.authorized("bearer k3y-for-proftpd"));
+    CHECK_FALSE(f.api.authorized("Basic k3y-for-proftpd"));
+}

@@ -299,7 +299,8 @@ struct Call {
     long elapsed_ms = 0;
 };
 
-Call post(const std::string& address, const std::string& body, long connect_ms = 1000, long total_ms = 2000) {
+Call post(const std::string& address, const std::string& body, long connect_ms = 1000, long total_ms = 2000,
+          const char* key = nullptr) {
     titan_endpoint ep;
     char err[128];
     REQUIRE(titan_endpoint_parse(&ep, address.c_str(), err, sizeof(err)) == 0);
@@ -308,8 +309,8 @@ Call post(const std::string& address, const std::string& body, long connect_ms =
     size_t rl = 0;
     Call c;
     auto t0 = std::chrono::steady_clock::now();
-    c.rc = titan_http_post(&ep, "/ftp/v1/lookup", body.data(), body.size(), connect_ms, total_ms, nullptr, resp,
-                           sizeof(resp), &c.status, &rb, &rl);
+    c.rc = titan_http_post(&ep, "/ftp/v1/lookup", key, body.data(), body.size(), connect_ms, total_ms, nullptr,
+                           resp, sizeof(resp), &c.status, &rb, &rl);
     c.elapsed_ms = static_cast<long>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
     if (c.rc == TITAN_HTTP_OK) c.body.assign(rb, rl);
@@ -337,6 +338,18 @@ TEST_CASE("http client: a request and its answer over loopback", "[glue]") {
     CHECK(server.request.rfind("POST /ftp/v1/lookup HTTP/1.0\r\n", 0) == 0);
     CHECK(server.request.find("Content-Length: 27\r\n") != std::string::npos);
     CHECK(server.request.find("\r\n\r\n{\"user\":\"bob@example.test\"}") != std::string::npos);
+    CHECK(server.request.find("Authorization") == std::string::npos);
+}
+
+TEST_CASE("http client: the bearer key travels in the Authorization header", "[glue]") {
+    OneShotServer server([](int fd, const std::string&) { sendAll(fd, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\n{}"); });
+    auto c = post(server.address(), "{}", 1000, 2000, "s3cret-Key");
+    REQUIRE(c.rc == TITAN_HTTP_OK);
+    CHECK(c.status == 401);
+    CHECK(server.request.find("\r\nAuthorization: Bearer s3cret-Key\r\n") != std::string::npos);
+    // Over the limit: refused before anything is sent.
+    std::string too_long(TITAN_MAX_KEY + 1, 'k');
+    CHECK(post("127.0.0.1:9", "{}", 100, 100, too_long.c_str()).rc == TITAN_HTTP_MALFORMED);
 }
 
 TEST_CASE("http client: refused, silent, early close and oversized answers", "[glue]") {
