@@ -27,12 +27,16 @@ void DictSession::onClose(event::DisconnectReason /*reason*/) {
     transactions_.clear();
 }
 
-void DictSession::count(const char* kind, const char* result) {
-    metrics_.registry
-        .counter("quotad_dict_requests_total", "Dict requests by kind and result",
-                 std::string("kind=\"") + kind + "\",result=\"" + result + "\"")
-        .inc();
+metrics::Counter& DictMetrics::request(const char* kind, const char* result) {
+    auto& slot = requests[{kind, result}];
+    if (slot == nullptr) {
+        slot = &registry.counter("quotad_dict_requests_total", "Dict requests by kind and result",
+                                 std::string("kind=\"") + kind + "\",result=\"" + result + "\"");
+    }
+    return *slot;
 }
+
+void DictSession::count(const char* kind, const char* result) { metrics_.request(kind, result).inc(); }
 
 void DictSession::protocolError(const std::string& reason) {
     metrics_.protocol_errors.inc();

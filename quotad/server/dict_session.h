@@ -29,7 +29,10 @@ struct DictSettings {
 
 struct DictMetrics {
     explicit DictMetrics(metrics::Registry& r);
+    // quotad_dict_requests_total{kind,result}, resolved once per label pair (loop thread).
+    metrics::Counter& request(const char* kind, const char* result);
     metrics::Registry& registry;
+    std::map<std::pair<const char*, const char*>, metrics::Counter*> requests;
     metrics::Counter& protocol_errors;
     metrics::Histogram& lookup_seconds;
     metrics::Histogram& commit_seconds;

@@ -103,11 +103,17 @@ void PolicySession::handle(const policy::PolicyRequest& request) {
     });
 }
 
+metrics::Counter& PolicyMetrics::request(const char* result) {
+    auto& slot = requests[result];
+    if (slot == nullptr) {
+        slot = &registry.counter("quotad_policy_requests_total", "Policy requests answered, by result",
+                                 std::string("result=\"") + result + "\"");
+    }
+    return *slot;
+}
+
 void PolicySession::answer(const std::shared_ptr<Slot>& slot, const std::string& action, const char* result) {
-    metrics_.registry
-        .counter("quotad_policy_requests_total", "Policy requests answered, by result",
-                 std::string("result=\"") + result + "\"")
-        .inc();
+    metrics_.request(result).inc();
     slot->reply = policy::encodeReply(action);
     slot->ready = true;
     flush();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -36,7 +37,10 @@ struct PolicySettings {
 
 struct PolicyMetrics {
     explicit PolicyMetrics(metrics::Registry& r);
+    // quotad_policy_requests_total{result}, resolved once per label (loop thread).
+    metrics::Counter& request(const char* result);
     metrics::Registry& registry;
+    std::map<const char*, metrics::Counter*> requests;
     metrics::Counter& protocol_errors;
     metrics::Histogram& check_seconds;
 };

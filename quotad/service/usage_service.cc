@@ -135,9 +135,9 @@ void UsageService::pumpWrites() {
         if (batch.empty()) return;
         std::vector<core::CommitRequest> requests;
         requests.reserve(batch.size());
-        for (const auto& p : batch) {
+        for (auto& p : batch) {
             ++busy_users_[p.request.user];
-            requests.push_back(p.request);
+            requests.push_back({p.request.user, std::move(p.request.ops)});  // the ops go to the store
         }
         ++write_inflight_;
         write_batch_size_.observe(static_cast<double>(batch.size()));
