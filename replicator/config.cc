@@ -1,5 +1,7 @@
 #include "replicator/config.h"
 
+#include <unistd.h>
+
 #include "common/config/config.h"
 #include "replicator/core/dsync.h"
 
@@ -65,6 +67,11 @@ Result<LoadedConfig> loadConfig(const std::string& path) {
     if (!absolute(svc.doveadm.path)) d.error("path", "must be an absolute path (no PATH search)");
     svc.doveadm.config = d.getString("config", "");
     if (!svc.doveadm.config.empty() && !absolute(svc.doveadm.config)) d.error("config", "must be an absolute path");
+    svc.doveadm.config_file = d.getString("config_file", "");
+    if (!svc.doveadm.config_file.empty() && !absolute(svc.doveadm.config_file)) {
+        d.error("config_file", "must be an absolute path");
+    }
+    if (::access(svc.doveadm.path.c_str(), X_OK) != 0) d.error("path", "not an executable file: " + svc.doveadm.path);
     svc.state_dir = d.getString("state_dir", "/var/lib/titan-replicator");
     if (!absolute(svc.state_dir)) d.error("state_dir", "must be an absolute path");
     svc.sync_timeout = d.getDuration("timeout", milliseconds(120000), milliseconds(1000), kDay);

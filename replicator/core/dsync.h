@@ -49,7 +49,9 @@ struct Site {
 
 struct DoveadmSettings {
     std::string path = "/usr/bin/doveadm";
-    std::string config;  // local Dovecot config for -c; empty: doveadm's default
+    std::string config;       // -c for the local Dovecot: its config socket or file; empty: doveadm's default
+    std::string config_file;  // the file generated per-site configs include; empty: config if a file, else
+                              // /etc/dovecot/dovecot.conf
     std::chrono::seconds lock_timeout{30};
     std::chrono::seconds io_timeout{60};
     bool all_namespaces = true;  // -N

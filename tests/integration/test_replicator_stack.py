@@ -123,7 +123,7 @@ notify:
 queue:
   journal: {dir}/queue.journal
 doveadm:
-  config: {conf}
+  config: {doveadm_config}
   state_dir: {dir}/state
   timeout: 30s
   lock_timeout: 10s
@@ -140,7 +140,8 @@ placement:
   cache_ttl: 2s
   sites_refresh: 1s
 """.format(name=self.name, metrics=metrics, admin=self.admin_socket, db_port=DB_PORT, dir=self.repl_dir,
-           run=run_dir, conf=self.conf, full_sync=self.stack.full_sync_interval,
+           run=run_dir, full_sync=self.stack.full_sync_interval,
+           doveadm_config=os.path.join(run_dir, "config") if self.stack.config_socket else self.conf,
            log_level=self.stack.log_level)
         path = os.path.join(self.repl_dir, "replicator.yaml")
         with open(path, "w") as f:
@@ -290,7 +291,10 @@ placement:
 
 class MultiSiteStack:
     def __init__(self, sites=("dc1", "dc2", "dc3"), sync_timeout=2, full_sync_interval="0s", shared_password=None,
-                 log_level="debug"):
+                 log_level="debug", password_files=True, config_socket=False):
+        """password_files: each site row names a doveadm password file (else the sites use the
+        local Dovecot's doveadm_password: give shared_password). config_socket: doveadm reads
+        the local Dovecot's settings from its config socket instead of its config file."""
         base = tempfile.mkdtemp(prefix="titan-repl-", dir="/tmp")
         os.chmod(base, 0o755)
         self.dir = base
@@ -300,6 +304,8 @@ class MultiSiteStack:
         self.full_sync_interval = full_sync_interval
         self.shared_password = shared_password
         self.log_level = log_level
+        self.password_files = password_files
+        self.config_socket = config_socket
         self.env = {}
         self.sites = {name: Site(self, name) for name in sites}
 
@@ -321,7 +327,7 @@ class MultiSiteStack:
                     f.write(site.doveadm_password + "\n")
                 os.chmod(site.password_file, 0o600)
                 self.ctl("replication", "site-add", site.name, "127.0.0.1:%d" % site.doveadm_port,
-                         "--password-file", site.password_file)
+                         *(["--password-file", site.password_file] if self.password_files else []))
             if servers:
                 for site in self.sites.values():
                     site.dovecot_up()
