@@ -223,6 +223,11 @@ class ReplicationTests(unittest.TestCase):
         STACK.add_user("mike@example.test", "dc1", ["dc2"])
         DC1.deliver("lena@example.test", "before-db-outage")
         self.assertEventually(lambda: DC2.files_mention("lena@example.test", "before-db-outage"), 5, "not replicated")
+        # The rows just written reach authd's change follower (polling every 250 ms) and
+        # drop both users from its cache: let that happen, then look lena up again so
+        # authd holds her entry when the database goes away.
+        time.sleep(0.8)
+        DC1.doveadm_user("lena@example.test")
         # authd keeps serving mike from its cache during the outage; the replicator has
         # never looked him up
         run_ok = STACK.ctl("user", "show", "mike@example.test")
