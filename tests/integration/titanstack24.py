@@ -37,7 +37,7 @@ class Stack24:
     Dovecot 2.4 (+ Postfix 3.10). Ports are the caller's."""
 
     def __init__(self, ports, cache_ttl="60s", stale_if_error="1h", negative_ttl="5s", with_postfix=True,
-                 authd_env=None, dovecot_env=None):
+                 authd_env=None, dovecot_env=None, postfix_env=None):
         self.ports = ports  # db, http, metrics, imap, pop3, smtp, submission
         self.root = require_tree()
         host = tempfile.mkdtemp(prefix="titan-it24-", dir="/tmp")
@@ -61,6 +61,7 @@ class Stack24:
         self.with_postfix = with_postfix
         self.authd_env = dict(authd_env or {})
         self.dovecot_env = dict(dovecot_env or {})
+        self.postfix_env = dict(postfix_env or {})
         self.env = {}
 
     def in_tree(self, path):
@@ -140,6 +141,7 @@ class Stack24:
         env = {"LMTP": self.env["DOVECOT_LMTP_IN"], "SMTP_PORT": str(self.ports["smtp"]),
                "SUBMISSION_PORT": str(self.ports["submission"]), "SASL": self.in_tree(self.sasl_socket),
                "SOCKETMAP": self.in_tree(self.socketmap_socket), "DEBIAN13_ROOT": self.root}
+        env.update(self.postfix_env)
         run([os.path.join(FIXTURES, "postfix310-up.sh"), self.postfix_dir], env=env)
         self.env.update(read_env(os.path.join(self.postfix_dir, "env")))
 
