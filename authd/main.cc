@@ -149,14 +149,6 @@ int main(int argc, char** argv) {
     registry.gaugeFunction("authd_db_queue", "Database jobs waiting for a worker", "",
                            [&] { return static_cast<double>(pool.queued()); });
 
-    std::unique_ptr<metrics::HttpExporter> exporter;
-    if (!cfg->common.metrics_address.empty()) {
-        exporter = std::make_unique<metrics::HttpExporter>(loop.base(), registry);
-        if (auto st = exporter->listen(cfg->common.metrics_address); !st) {
-            log::error("cannot listen for metrics", {{"error", st.error().message}});
-            return 1;
-        }
-    }
 
     auto reload = [&] {
         auto next = authd::loadConfig(config_path);
@@ -181,8 +173,7 @@ int main(int argc, char** argv) {
     };
 
     daemon::AdminServer admin(loop);
-    admin.add("stats", "counters and gauges in Prometheus text form",
-              [&](const std::vector<std::string>&) -> Result<std::string> { return registry.render(); });
+    daemon::addCommonAdminCommands(admin, registry, kVersion, reload);
     admin.add("cache-flush", "cache-flush [USER]: forget one cached user, or all",
               [&](const std::vector<std::string>& args) -> Result<std::string> {
                   if (args.empty()) {
@@ -194,24 +185,9 @@ int main(int argc, char** argv) {
                   lookup.invalidate(*user);
                   return "flushed " + *user + "\n";
               });
-    admin.add("reload", "re-read the configuration file", [&](const std::vector<std::string>&) -> Result<std::string> {
-        if (!reload()) return Error::config("configuration invalid, see the log");
-        return std::string();
-    });
     socketmap.addAdminCommands(admin);
-    admin.add("version", "print the version",
-              [](const std::vector<std::string>&) -> Result<std::string> { return std::string(kVersion) + "\n"; });
-    if (cfg->common.admin) {
-        if (auto st = admin.listen(*cfg->common.admin); !st) {
-            log::error("cannot listen on the admin socket", {{"error", st.error().message}});
-            return 1;
-        }
-    }
-
-    if (auto st = daemon::dropPrivileges(cfg->common.run_as); !st) {
-        log::error("cannot drop privileges", {{"error", st.error().message}});
-        return 1;
-    }
+    std::unique_ptr<metrics::HttpExporter> exporter;
+    if (!daemon::finishStartup(loop, registry, admin, cfg->common, exporter)) return 1;
 
     bool stopping = false;
     loop.onStopSignal([&] {

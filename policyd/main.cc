@@ -9,10 +9,10 @@
 // loopback. Needs root only to bind privileged or root-owned sockets and read the
 // database password; it then drops to run_as. It never sees passwords.
 #include <chrono>
-#include <iostream>
 
 #include "common/daemon/admin.h"
 #include "common/daemon/process.h"
+#include "common/daemon/startup.h"
 #include "common/event/line_server.h"
 #include "common/event/loop.h"
 #include "common/log/log.h"
@@ -60,32 +60,11 @@ void warnIfRestartNeeded(const policyd::PolicydConfig& a, const policyd::Policyd
 }  // namespace
 
 int main(int argc, char** argv) {
-    auto cl = daemon::parseCommandLine(argc, argv, policyd::kDefaultConfigPath);
-    if (!cl) {
-        std::cerr << cl.error().message;
-        return 2;
-    }
-    if (cl->help) {
-        std::cout << daemon::usage(argv[0], policyd::kDefaultConfigPath);
-        return 0;
-    }
-    if (cl->version) {
-        std::cout << kVersion << "\n";
-        return 0;
-    }
-    auto loaded = policyd::loadConfig(cl->config_path);
-    if (!loaded) {
-        std::cerr << "titan-policyd: configuration errors:\n" << loaded.error().message << "\n";
-        return 2;
-    }
-    if (cl->check_config) {
-        std::cout << cl->config_path << ": config OK\n";
-        return 0;
-    }
-    if (cl->dump_config) {
-        std::cout << loaded->dump;
-        return 0;
-    }
+    auto start = daemon::startup<policyd::LoadedConfig>(
+        argc, argv, {"titan-policyd", kVersion, policyd::kDefaultConfigPath}, policyd::loadConfig);
+    if (!start.loaded) return start.exit_code;
+    auto* loaded = &*start.loaded;
+    const std::string config_path = start.config_path;
 
     std::shared_ptr<const policyd::PolicydConfig> cfg = loaded->config;
     daemon::applyLog(cfg->common.log, "titan-policyd");
@@ -108,20 +87,8 @@ int main(int argc, char** argv) {
     event::LineServer server(loop, "policy", cfg->limits, [&](event::LineConnection& conn) {
         return std::make_unique<policyd::PolicySession>(conn, evaluator, session_settings, session_metrics);
     });
-    for (const auto& spec : cfg->listen) {
-        if (auto st = server.listen(spec); !st) {
-            log::error("cannot listen", {{"error", st.error().message}});
-            return 1;
-        }
-    }
-    registry.gaugeFunction("policyd_connections", "Open policy connections", "",
-                           [&] { return static_cast<double>(server.connections()); });
-    for (int r = 0; r < event::kDisconnectReasonCount; ++r) {
-        auto reason = static_cast<event::DisconnectReason>(r);
-        registry.gaugeFunction("policyd_disconnects", "Policy connections closed, by reason",
-                               std::string("reason=\"") + event::disconnectReasonName(reason) + "\"",
-                               [&server, reason] { return static_cast<double>(server.disconnects(reason)); });
-    }
+    if (!daemon::listenAll(server, cfg->listen)) return 1;
+    daemon::addServerGauges(registry, "policyd", server);
     registry.gaugeFunction("policyd_db_queue", "Database jobs waiting for a worker", "",
                            [&] { return static_cast<double>(pool.queued()); });
     registry.gaugeFunction("policyd_requests_in_flight", "Requests waiting for the database", "",
@@ -133,14 +100,6 @@ int main(int argc, char** argv) {
     registry.gaugeFunction("policyd_rules", "Configured rules", "",
                            [&] { return static_cast<double>(cfg->policy->rules.size()); });
 
-    std::unique_ptr<metrics::HttpExporter> exporter;
-    if (!cfg->common.metrics_address.empty()) {
-        exporter = std::make_unique<metrics::HttpExporter>(loop.base(), registry);
-        if (auto st = exporter->listen(cfg->common.metrics_address); !st) {
-            log::error("cannot listen for metrics", {{"error", st.error().message}});
-            return 1;
-        }
-    }
 
     // Periodic work: SQL lists, holds, and removal of expired state.
     std::unique_ptr<event::Timer> lists_timer, holds_timer, cleanup_timer;
@@ -172,7 +131,7 @@ int main(int argc, char** argv) {
     state.refreshHolds();
 
     auto reload = [&] {
-        auto next = policyd::loadConfig(cl->config_path);
+        auto next = policyd::loadConfig(config_path);
         if (!next) {
             log::error("reload failed, keeping the running configuration", {{"error", next.error().message}});
             return false;
@@ -187,18 +146,13 @@ int main(int argc, char** argv) {
         startTimers();
         state.refreshLists();
         state.refreshHolds();
-        log::info("configuration reloaded", {{"config", cl->config_path},
+        log::info("configuration reloaded", {{"config", config_path},
                                              {"rules", static_cast<unsigned long long>(cfg->policy->rules.size())}});
         return true;
     };
 
     daemon::AdminServer admin(loop);
-    admin.add("stats", "counters and gauges in Prometheus text form",
-              [&](const std::vector<std::string>&) -> Result<std::string> { return registry.render(); });
-    admin.add("reload", "re-read the configuration file", [&](const std::vector<std::string>&) -> Result<std::string> {
-        if (!reload()) return Error::config("configuration invalid, see the log");
-        return std::string();
-    });
+    daemon::addCommonAdminCommands(admin, registry, kVersion, reload);
     admin.add("cache-flush", "cache-flush [USER]: forget cached sender logins (all or one user), reload lists and holds",
               [&](const std::vector<std::string>& args) -> Result<std::string> {
                   if (args.empty()) {
@@ -217,19 +171,8 @@ int main(int argc, char** argv) {
               [&](const std::vector<std::string>&) -> Result<std::string> {
                   return std::to_string(state.holdCount()) + " accounts on hold\n";
               });
-    admin.add("version", "print the version",
-              [](const std::vector<std::string>&) -> Result<std::string> { return std::string(kVersion) + "\n"; });
-    if (cfg->common.admin) {
-        if (auto st = admin.listen(*cfg->common.admin); !st) {
-            log::error("cannot listen on the admin socket", {{"error", st.error().message}});
-            return 1;
-        }
-    }
-
-    if (auto st = daemon::dropPrivileges(cfg->common.run_as); !st) {
-        log::error("cannot drop privileges", {{"error", st.error().message}});
-        return 1;
-    }
+    std::unique_ptr<metrics::HttpExporter> exporter;
+    if (!daemon::finishStartup(loop, registry, admin, cfg->common, exporter)) return 1;
 
     bool stopping = false;
     loop.onStopSignal([&] {
@@ -245,7 +188,7 @@ int main(int argc, char** argv) {
     loop.onReloadSignal([&] { reload(); });
 
     log::info("titan-policyd started", {{"version", kVersion},
-                                        {"config", cl->config_path},
+                                        {"config", config_path},
                                         {"rules", static_cast<unsigned long long>(cfg->policy->rules.size())}});
     loop.run();
     pool.shutdown();

@@ -10,10 +10,10 @@
 // only to bind sockets in root-owned directories and read the database password; it then
 // drops to run_as. Warning commands run with posix_spawn: argv only, no shell, a fixed
 // environment, no inherited descriptors.
-#include <iostream>
 
 #include "common/daemon/admin.h"
 #include "common/daemon/process.h"
+#include "common/daemon/startup.h"
 #include "common/event/line_server.h"
 #include "common/event/loop.h"
 #include "common/log/log.h"
@@ -54,46 +54,14 @@ void warnIfRestartNeeded(const quotad::QuotadConfig& a, const quotad::QuotadConf
     }
 }
 
-void addServerGauges(metrics::Registry& registry, const char* prefix, event::LineServer& server) {
-    registry.gaugeFunction(std::string(prefix) + "_connections", "Open connections", "",
-                           [&server] { return static_cast<double>(server.connections()); });
-    for (int r = 0; r < event::kDisconnectReasonCount; ++r) {
-        auto reason = static_cast<event::DisconnectReason>(r);
-        registry.gaugeFunction(std::string(prefix) + "_disconnects", "Connections closed, by reason",
-                               std::string("reason=\"") + event::disconnectReasonName(reason) + "\"",
-                               [&server, reason] { return static_cast<double>(server.disconnects(reason)); });
-    }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    auto cl = daemon::parseCommandLine(argc, argv, quotad::kDefaultConfigPath);
-    if (!cl) {
-        std::cerr << cl.error().message;
-        return 2;
-    }
-    if (cl->help) {
-        std::cout << daemon::usage(argv[0], quotad::kDefaultConfigPath);
-        return 0;
-    }
-    if (cl->version) {
-        std::cout << kVersion << "\n";
-        return 0;
-    }
-    auto loaded = quotad::loadConfig(cl->config_path);
-    if (!loaded) {
-        std::cerr << "titan-quotad: configuration errors:\n" << loaded.error().message << "\n";
-        return 2;
-    }
-    if (cl->check_config) {
-        std::cout << cl->config_path << ": config OK\n";
-        return 0;
-    }
-    if (cl->dump_config) {
-        std::cout << loaded->dump;
-        return 0;
-    }
+    auto start = daemon::startup<quotad::LoadedConfig>(
+        argc, argv, {"titan-quotad", kVersion, quotad::kDefaultConfigPath}, quotad::loadConfig);
+    if (!start.loaded) return start.exit_code;
+    auto* loaded = &*start.loaded;
+    const std::string config_path = start.config_path;
 
     std::shared_ptr<const quotad::QuotadConfig> cfg = loaded->config;
     daemon::applyLog(cfg->common.log, "titan-quotad");
@@ -115,26 +83,16 @@ int main(int argc, char** argv) {
     event::LineServer dict_server(loop, "dict", cfg->dict_limits, [&](event::LineConnection& conn) {
         return std::make_unique<quotad::DictSession>(conn, usage, dict_settings, dict_metrics);
     });
-    for (const auto& spec : cfg->dict_listen) {
-        if (auto st = dict_server.listen(spec); !st) {
-            log::error("cannot listen", {{"error", st.error().message}});
-            return 1;
-        }
-    }
-    addServerGauges(registry, "quotad_dict", dict_server);
+    if (!daemon::listenAll(dict_server, cfg->dict_listen)) return 1;
+    daemon::addServerGauges(registry, "quotad_dict", dict_server);
 
     quotad::PolicyMetrics policy_metrics(registry);
     auto policy_settings = std::make_shared<const quotad::PolicySettings>(cfg->policy);
     event::LineServer policy_server(loop, "policy", cfg->policy_limits, [&](event::LineConnection& conn) {
         return std::make_unique<quotad::PolicySession>(conn, policy_service, policy_settings, policy_metrics);
     });
-    for (const auto& spec : cfg->policy_listen) {
-        if (auto st = policy_server.listen(spec); !st) {
-            log::error("cannot listen", {{"error", st.error().message}});
-            return 1;
-        }
-    }
-    addServerGauges(registry, "quotad_policy", policy_server);
+    if (!daemon::listenAll(policy_server, cfg->policy_listen)) return 1;
+    daemon::addServerGauges(registry, "quotad_policy", policy_server);
     registry.gaugeFunction("quotad_db_queue", "Database jobs waiting for a worker", "",
                            [&] { return static_cast<double>(pool.queued()); });
     registry.gaugeFunction("quotad_queued_commits", "Dict commits waiting for a write transaction", "",
@@ -142,17 +100,8 @@ int main(int argc, char** argv) {
     registry.gaugeFunction("quotad_warning_commands_running", "Warning commands still running", "",
                            [&] { return static_cast<double>(warner.running()); });
 
-    std::unique_ptr<metrics::HttpExporter> exporter;
-    if (!cfg->common.metrics_address.empty()) {
-        exporter = std::make_unique<metrics::HttpExporter>(loop.base(), registry);
-        if (auto st = exporter->listen(cfg->common.metrics_address); !st) {
-            log::error("cannot listen for metrics", {{"error", st.error().message}});
-            return 1;
-        }
-    }
-
     auto reload = [&] {
-        auto next = quotad::loadConfig(cl->config_path);
+        auto next = quotad::loadConfig(config_path);
         if (!next) {
             log::error("reload failed, keeping the running configuration", {{"error", next.error().message}});
             return false;
@@ -168,30 +117,14 @@ int main(int argc, char** argv) {
         warning_settings = std::make_shared<const quotad::WarningSettings>(cfg->warnings);
         warner.setSettings(warning_settings);
         usage.setRules(warning_settings->coreRules());
-        log::info("configuration reloaded", {{"config", cl->config_path}});
+        log::info("configuration reloaded", {{"config", config_path}});
         return true;
     };
 
     daemon::AdminServer admin(loop);
-    admin.add("stats", "counters and gauges in Prometheus text form",
-              [&](const std::vector<std::string>&) -> Result<std::string> { return registry.render(); });
-    admin.add("reload", "re-read the configuration file", [&](const std::vector<std::string>&) -> Result<std::string> {
-        if (!reload()) return Error::config("configuration invalid, see the log");
-        return std::string();
-    });
-    admin.add("version", "print the version",
-              [](const std::vector<std::string>&) -> Result<std::string> { return std::string(kVersion) + "\n"; });
-    if (cfg->common.admin) {
-        if (auto st = admin.listen(*cfg->common.admin); !st) {
-            log::error("cannot listen on the admin socket", {{"error", st.error().message}});
-            return 1;
-        }
-    }
-
-    if (auto st = daemon::dropPrivileges(cfg->common.run_as); !st) {
-        log::error("cannot drop privileges", {{"error", st.error().message}});
-        return 1;
-    }
+    daemon::addCommonAdminCommands(admin, registry, kVersion, reload);
+    std::unique_ptr<metrics::HttpExporter> exporter;
+    if (!daemon::finishStartup(loop, registry, admin, cfg->common, exporter)) return 1;
 
     bool stopping = false;
     loop.onStopSignal([&] {
@@ -210,7 +143,7 @@ int main(int argc, char** argv) {
     });
     loop.onReloadSignal([&] { reload(); });
 
-    log::info("titan-quotad started", {{"version", kVersion}, {"config", cl->config_path}});
+    log::info("titan-quotad started", {{"version", kVersion}, {"config", config_path}});
     loop.run();
     pool.shutdown();
     log::info("titan-quotad stopped");

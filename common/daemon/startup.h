@@ -1,14 +1,20 @@
-// The start of every daemon's main(): command line, configuration load, and the
-// flags that answer and exit (--help, --version, --check-config, --dump-config),
-// plus the connection gauges every line server exports. Layer: common/daemon.
+// What every daemon's main() does the same way: the command line, the configuration
+// load and the flags that answer and exit (--help, --version, --check-config,
+// --dump-config); the connection gauges of a line server; the common admin commands;
+// and the end of start-up (metrics exporter, admin socket, privilege drop).
+// Layer: common/daemon.
 #pragma once
 
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "common/daemon/admin.h"
 #include "common/daemon/process.h"
+#include "common/daemon/settings.h"
 #include "common/event/line_server.h"
 #include "common/metrics/metrics.h"
 
@@ -70,5 +76,19 @@ Startup<Loaded> startup(int argc, char** argv, const DaemonInfo& info,
 
 // `<prefix>_connections` and `<prefix>_disconnects{reason=...}` for one server.
 void addServerGauges(metrics::Registry& registry, const std::string& prefix, event::LineServer& server);
+
+// Listens on every spec; logs the first failure and returns false (main returns 1).
+bool listenAll(event::LineServer& server, const std::vector<event::ListenSpec>& specs);
+
+// The admin commands every daemon has: `stats` (the registry in Prometheus text
+// form), `reload` (runs `reload`; false answers an error) and `version`.
+void addCommonAdminCommands(AdminServer& admin, metrics::Registry& registry, const std::string& version,
+                            std::function<bool()> reload);
+
+// The last steps of start-up, once every server listens: the Prometheus exporter
+// (metrics.listen, kept in `exporter`), the admin socket (admin), then dropping to
+// run_as. Logs the failing step and returns false (main returns 1).
+bool finishStartup(event::Loop& loop, metrics::Registry& registry, AdminServer& admin, const CommonSettings& common,
+                   std::unique_ptr<metrics::HttpExporter>& exporter);
 
 }  // namespace titan::daemon
