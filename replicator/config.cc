@@ -4,6 +4,7 @@
 
 #include "common/config/config.h"
 #include "replicator/core/dsync.h"
+#include "replicator/proto/dovecot_event.h"
 
 namespace titan::replicator {
 namespace {
@@ -50,6 +51,17 @@ Result<LoadedConfig> loadConfig(const std::string& path) {
     defaults.max_output_bytes = 64 * 1024;
     defaults.idle_timeout = milliseconds(60000);
     cfg->socket_limits = daemon::readLimits(notify.child("limits"), defaults);
+    if (notify.has("events")) {
+        config::Section ev = notify.child("events");
+        cfg->events = daemon::readListen(ev, 0660);
+        if (!cfg->events->address.empty()) ev.error("address", "the events socket is a unix socket: use path");
+        event::ServerLimits ev_defaults;
+        ev_defaults.max_line_bytes = proto::kMaxEventLineBytes;
+        ev_defaults.max_connections = 16;  // Dovecot's stats process keeps one open
+        ev_defaults.idle_timeout = milliseconds(86400000);
+        ev_defaults.max_output_bytes = 4096;  // nothing is ever written back
+        cfg->events_limits = daemon::readLimits(ev.child("limits"), ev_defaults);
+    }
     svc.sync_wait = notify.getDuration("sync_wait", milliseconds(1500), milliseconds(0), milliseconds(60000));
     svc.max_waiters = static_cast<std::size_t>(notify.getInt("max_waiters", 10000, 1, 1000000));
     svc.max_waiters_per_user = static_cast<std::size_t>(notify.getInt("max_waiters_per_user", 16, 1, 10000));

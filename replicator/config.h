@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/base/result.h"
@@ -23,6 +24,9 @@ struct ReplicatorConfig {
     server::FifoSpec fifo;
     event::ListenSpec socket;
     event::ServerLimits socket_limits;
+    // Dovecot 2.4's change events (event_exporter driver unix); unset: not listened on.
+    std::optional<event::ListenSpec> events;
+    event::ServerLimits events_limits;
     store::JournalOptions journal;
     ServiceSettings service;
 };

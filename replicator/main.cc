@@ -1,10 +1,11 @@
-// titan-replicator: change-driven and periodic replication of Dovecot 2.3 mailboxes
+// titan-replicator: change-driven and periodic replication of Dovecot 2.3 and 2.4 mailboxes
 // between N sites with `doveadm sync`, replacing Dovecot's aggregator and replicator.
 //
 // SECURITY. Trusts: its config file, the database (sites, placements) and the
-// password files the sites table names. Talks to: Dovecot mail processes through the
-// notify fifo and socket (local peers, but every line is bounded and validated and
-// user names go through the identity rule), MariaDB, operators over the admin socket
+// password files the sites table names. Talks to: Dovecot 2.3 mail processes through
+// the notify fifo and socket, Dovecot 2.4's stats process through the events socket
+// (local peers, but every line is bounded and validated and user names go through the
+// identity rule), MariaDB, operators over the admin socket
 // (mode 0600 by default), a Prometheus scraper on loopback, and doveadm, which it
 // starts with posix_spawn, an argv vector and an empty environment — never a shell.
 // Site passwords reach doveadm only through generated 0600 config files in
@@ -15,6 +16,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 
 #include "common/daemon/admin.h"
 #include "common/daemon/process.h"
@@ -26,6 +28,7 @@
 #include "replicator/config.h"
 #include "replicator/runner/process.h"
 #include "replicator/server/notify_fifo.h"
+#include "replicator/server/event_session.h"
 #include "replicator/server/notify_session.h"
 #include "replicator/service/replicator.h"
 #include "replicator/store/journal.h"
@@ -49,7 +52,8 @@ queue::Priority toPriority(replicator::proto::NotifyPriority p) {
 
 void warnIfRestartNeeded(const replicator::ReplicatorConfig& a, const replicator::ReplicatorConfig& b) {
     if (a.service.site != b.service.site) log::warning("site changed: takes effect after a restart");
-    if (a.fifo.path != b.fifo.path || a.socket.describe() != b.socket.describe()) {
+    auto events = [](const replicator::ReplicatorConfig& c) { return c.events ? c.events->describe() : std::string(); };
+    if (a.fifo.path != b.fifo.path || a.socket.describe() != b.socket.describe() || events(a) != events(b)) {
         log::warning("notify endpoints changed: take effect after a restart");
     }
     if (a.journal.path != b.journal.path) log::warning("queue.journal changed: takes effect after a restart");
@@ -145,6 +149,45 @@ int main(int argc, char** argv) {
     registry.gaugeFunction("replicator_notify_connections", "Open notify socket connections", "",
                            [&] { return static_cast<double>(notify_server.connections()); });
 
+    // Dovecot 2.4: change events from its stats process (event_exporter driver unix).
+    // Changes written by doveadm's own sync are dropped here too (the loop trap), even
+    // when Dovecot's metric filter lets them through.
+    metrics::Counter& bad_events = registry.counter("replicator_notify_errors_total", "Malformed notification lines",
+                                                    "source=\"events\"");
+    metrics::Counter& events_replication = registry.counter(
+        "replicator_events_ignored_total", "Dovecot 2.4 change events not queued, by reason", "reason=\"replication\"");
+    metrics::Counter& events_no_user = registry.counter(
+        "replicator_events_ignored_total", "Dovecot 2.4 change events not queued, by reason", "reason=\"no_user\"");
+    replicator::server::EventTarget event_target{
+        [&](const replicator::proto::ChangeEvent& e) {
+            if (replicator::proto::writtenByReplication(e)) {
+                events_replication.inc();
+                log::debug("change event from a replication run ignored", {{"user", e.user}, {"event", e.name}});
+                return;
+            }
+            if (e.user.empty()) {
+                events_no_user.inc();
+                return;
+            }
+            service.notify(e.user, queue::Priority::High, replicator::Replicator::Source::Events);
+        },
+        [&](const std::string& reason) {
+            bad_events.inc();
+            log::warning("events socket: malformed event skipped", {{"error", reason}});
+        }};
+    std::unique_ptr<event::LineServer> events_server;
+    if (cfg->events) {
+        events_server = std::make_unique<event::LineServer>(
+            loop, "events", cfg->events_limits,
+            [&](event::LineConnection&) { return std::make_unique<replicator::server::EventSession>(event_target); });
+        if (auto st = events_server->listen(*cfg->events); !st) {
+            log::error("cannot listen on the events socket", {{"error", st.error().message}});
+            return 1;
+        }
+        registry.gaugeFunction("replicator_events_connections", "Open Dovecot 2.4 event exporter connections", "",
+                               [&] { return static_cast<double>(events_server->connections()); });
+    }
+
     std::unique_ptr<metrics::HttpExporter> exporter;
     if (!cfg->common.metrics_address.empty()) {
         exporter = std::make_unique<metrics::HttpExporter>(loop.base(), registry);
@@ -165,6 +208,7 @@ int main(int argc, char** argv) {
         daemon::applyLog(cfg->common.log, "titan-replicator");
         (*journal)->setFsync(cfg->journal.fsync);
         notify_server.setLimits(cfg->socket_limits);
+        if (events_server && cfg->events) events_server->setLimits(cfg->events_limits);
         service.reconfigure(cfg->service);
         log::info("configuration reloaded", {{"config", cl->config_path}});
         return true;
@@ -237,6 +281,7 @@ int main(int argc, char** argv) {
         fifo.close();
         admin.server().shutdown(std::chrono::milliseconds(1000), [] {});
         notify_server.shutdown(std::chrono::milliseconds(1000), [] {});
+        if (events_server) events_server->shutdown(std::chrono::milliseconds(1000), [] {});
         service.shutdown(std::chrono::milliseconds(10000), [&] { loop.stop(); });
     });
     loop.onReloadSignal([&] { reload(); });

@@ -28,6 +28,7 @@ const char* sourceName(Replicator::Source s) {
     switch (s) {
         case Replicator::Source::Fifo: return "fifo";
         case Replicator::Source::Socket: return "socket";
+        case Replicator::Source::Events: return "events";
         case Replicator::Source::Admin: return "admin";
     }
     return "fifo";

@@ -68,7 +68,7 @@ struct ServiceSettings {
 
 class Replicator {
 public:
-    enum class Source { Fifo, Socket, Admin };
+    enum class Source { Fifo, Socket, Events, Admin };
 
     // `replay` is the journal's content at start: its users are queued again, its
     // paused peers stay paused. Nothing runs before start().

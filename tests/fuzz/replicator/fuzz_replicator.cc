@@ -1,7 +1,8 @@
-// Fuzz target for titan-replicator's two codecs: the Dovecot replication-notify lines
-// (replicator/proto/notify) and the queue journal (replicator/queue/journal_format).
+// Fuzz target for titan-replicator's codecs: the Dovecot 2.3 replication-notify lines
+// (replicator/proto/notify), Dovecot 2.4's exported change events
+// (replicator/proto/dovecot_event) and the queue journal (replicator/queue/journal_format).
 // The input is cut into LF-terminated lines, framed with the notify line limit; each
-// line is parsed as a notification and as a journal record, and whatever parses must
+// line is parsed as a notification, as an exported event and as a journal record, and whatever parses must
 // re-encode to something that parses back to the same value. The whole input is also
 // replayed as a journal file, which must account for every line.
 // Layer: tests (links titan_replicator_core only).
@@ -14,6 +15,7 @@
 #include <variant>
 
 #include "common/proto/line_framer.h"
+#include "replicator/proto/dovecot_event.h"
 #include "replicator/proto/notify.h"
 #include "replicator/queue/journal_format.h"
 
@@ -38,6 +40,14 @@ void checkLine(std::string_view line) {
         FUZZ_CHECK(std::get<proto::Notification>(again) == *note);
     } else {
         FUZZ_CHECK(!std::get<proto::NotifyError>(n).reason.empty());
+    }
+    auto ev = proto::parseEventLine(line);
+    if (const auto* e = std::get_if<proto::ChangeEvent>(&ev)) {
+        auto again = proto::parseEventLine(proto::encodeEventLine(*e));
+        FUZZ_CHECK(std::holds_alternative<proto::ChangeEvent>(again));
+        FUZZ_CHECK(std::get<proto::ChangeEvent>(again) == *e);
+    } else {
+        FUZZ_CHECK(!std::get<proto::EventError>(ev).reason.empty());
     }
     if (auto rec = queue::decodeRecord(line)) {
         std::string enc = queue::encodeRecord(*rec);
