@@ -12,7 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS=(
   build-essential cmake pkg-config
   libevent-dev libssl-dev libmariadb-dev libyaml-cpp-dev catch2
-  nlohmann-json3-dev libcrypt-dev libsodium-dev libidn2-dev
+  nlohmann-json3-dev libcrypt-dev libsodium-dev libidn2-dev libunistring-dev
   mariadb-server mariadb-client
   postfix swaks
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd

@@ -123,6 +123,8 @@ Result<std::string> newPassword(Context& ctx, const Args& a) {
     }
     if (pw.empty()) return Error::invalidInput("empty password refused");
     if (pw.size() > 1024) return Error::invalidInput("password longer than 1024 bytes refused");
+    // One normalisation policy: the hash is of the NFC form (authd also tries NFC at login).
+    if (auto nfc = identity::nfcIfDifferent(pw)) pw = std::move(*nfc);
     return pw;
 }
 

@@ -7,6 +7,7 @@
 #include "authd/core/auth_dict.h"
 #include "common/log/log.h"
 #include "common/base/strings.h"
+#include "common/identity/identity.h"
 #include "common/net/cidr.h"
 #include "common/password/password.h"
 
@@ -139,21 +140,28 @@ void PasswordAuthenticator::authenticate(AuthRequest request, Done done) {
                 if (!mailbox) {
                     (void)password::verify(kDummyHash, req->password);
                 } else {
-                    auto ok = password::verify(mailbox->password_hash, req->password, "CRYPT");
-                    if (ok && *ok) {
+                    // The bytes as received, then their NFC form (what titanctl hashes),
+                    // so a password typed in NFD (as macOS keyboards may) still matches.
+                    auto nfc = identity::nfcIfDifferent(req->password);
+                    auto verify = [&](const std::string& hash) {
+                        auto m = password::verify(hash, req->password, "CRYPT");
+                        if (!(m && *m) && nfc) m = password::verify(hash, *nfc, "CRYPT");
+                        return m && *m;
+                    };
+                    if (verify(mailbox->password_hash)) {
                         result->matched = true;
                     } else {
                         int64_t now = static_cast<int64_t>(std::time(nullptr));
                         for (const auto& app : mailbox->app_passwords) {
                             if (!appPasswordUsable(app, req->service, req->remote_ip, now)) continue;
-                            auto m = password::verify(app.password_hash, req->password, "CRYPT");
-                            if (m && *m) {
+                            if (verify(app.password_hash)) {
                                 result->matched = true;
                                 result->app_password = true;
                                 break;
                             }
                         }
                     }
+                    if (nfc) OPENSSL_cleanse(nfc->data(), nfc->size());
                 }
                 OPENSSL_cleanse(req->password.data(), req->password.size());
             },

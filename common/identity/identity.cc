@@ -1,6 +1,8 @@
 #include "common/identity/identity.h"
 
 #include <idn2.h>
+#include <unicase.h>
+#include <uninorm.h>
 
 #include <cstdlib>
 
@@ -33,7 +35,26 @@ Status checkAsciiDomain(std::string_view d) {
     return {};
 }
 
+// NFC (and with `lower`, the Unicode lower case) of valid UTF-8; nullopt on failure.
+std::optional<std::string> normalise(std::string_view s, bool lower) {
+    size_t len = 0;
+    const auto* in = reinterpret_cast<const uint8_t*>(s.data());
+    uint8_t* out = lower ? u8_tolower(in, s.size(), nullptr, UNINORM_NFC, nullptr, &len)
+                         : u8_normalize(UNINORM_NFC, in, s.size(), nullptr, &len);
+    if (out == nullptr) return std::nullopt;
+    std::string result(reinterpret_cast<const char*>(out), len);
+    std::free(out);
+    return result;
+}
+
 }  // namespace
+
+std::optional<std::string> nfcIfDifferent(std::string_view text) {
+    if (isAscii(text) || !base::isValidUtf8(text)) return std::nullopt;
+    auto n = normalise(text, false);
+    if (!n || *n == text) return std::nullopt;
+    return n;
+}
 
 Result<std::string> canonicalDomain(std::string_view raw) {
     if (raw.empty()) return Error::invalidInput("empty domain");
@@ -61,13 +82,20 @@ Result<std::string> canonicalUser(std::string_view raw, const Options& options) 
     if (!base::isValidUtf8(raw)) return Error::invalidInput("invalid UTF-8 in user name");
     size_t at = raw.rfind('@');
     if (at == std::string_view::npos) return Error::invalidInput("user name has no domain");
-    std::string_view local = raw.substr(0, at);
-    if (local.empty()) return Error::invalidInput("empty local part");
-    if (local.size() > 64) return Error::invalidInput("local part longer than 64 bytes");
+    std::string_view typed = raw.substr(0, at);
+    if (typed.empty()) return Error::invalidInput("empty local part");
+    const bool lower = options.local_part == LocalPartPolicy::Lowercase;
+    std::string out;
+    if (isAscii(typed)) {
+        out = lower ? base::asciiLower(typed) : std::string(typed);
+    } else {
+        auto n = normalise(typed, lower);
+        if (!n) return Error::invalidInput("local part cannot be normalised");
+        out = std::move(*n);
+    }
+    if (out.size() > 64) return Error::invalidInput("local part longer than 64 bytes");
     auto domain = canonicalDomain(raw.substr(at + 1));
     if (!domain) return std::move(domain).error();
-    std::string out = options.local_part == LocalPartPolicy::Lowercase ? base::asciiLower(local)
-                                                                       : std::string(local);
     out += '@';
     out += *domain;
     return out;

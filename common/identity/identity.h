@@ -1,9 +1,13 @@
 // The one canonical identity rule shared by every lookup path of every daemon.
 // A user name is "local@domain": the domain is lower-cased and converted to its
-// IDNA ASCII (punycode) form; the local part is lower-cased (ASCII only) or kept as
-// typed, per configured policy. No I/O. Layer: common (base + libidn2).
+// IDNA ASCII (punycode) form; the local part is put in Unicode NFC (so "é" typed as
+// e + combining accent is the same name as the precomposed "é") and lower-cased
+// (full Unicode case mapping) or kept as typed, per configured policy. Any UTF-8 but
+// control bytes is accepted ("élodie.léger@", "^_^@"). No I/O.
+// Layer: common (base + libidn2 + libunistring).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +33,11 @@ Result<std::string> canonicalDomain(std::string_view raw);
 // invalid domain. Callers answer InvalidInput as "no such user", never as a
 // backend failure.
 Result<std::string> canonicalUser(std::string_view raw, const Options& options);
+
+// `text` in Unicode NFC, or nullopt when it is already NFC (always for ASCII) or not
+// valid UTF-8. The one normalisation policy for passwords: titanctl stores the hash of
+// the NFC form; authd, where it verifies, tries the bytes as received and then this.
+std::optional<std::string> nfcIfDifferent(std::string_view text);
 
 // The part of a canonical address after the last '@' (empty if none).
 std::string_view domainOf(std::string_view canonical);

@@ -5,6 +5,7 @@ import email
 import imaplib
 import os
 import poplib
+import unicodedata
 import signal
 import subprocess
 import time
@@ -134,6 +135,25 @@ class LoginTests(unittest.TestCase):
         self.assertIn("bob", os.listdir(domain_dir))
         self.assertNotIn("Bob", os.listdir(domain_dir))
         self.assertEqual(os.listdir(STACK.mail_root), ["example.test"])
+
+    def test_utf8_names_typed_nfc_or_nfd_are_one_account(self):
+        # Bug-log rows 1-4 (anchors-auth-repl.md): a non-ASCII name is one account
+        # however it is typed, and titanctl hashes the NFC form of the password.
+        nfc_user = "\u00e9lodie.l\u00e9ger@example.test"
+        nfd = lambda s: unicodedata.normalize("NFD", s)
+        password = "M\u00fcsst3_kl4ppen"
+        STACK.add_user(nfd("\u00c9lodie.L\u00e9ger@Example.TEST"), nfd(password))
+        self.assertIn(nfc_user, STACK.ctl("user", "show", nfd(nfc_user)).stdout)
+        # Dovecot 2.3 checks the hash itself: the NFC password, under any spelling of the name.
+        for typed in (nfc_user, nfd(nfc_user), nfd("\u00c9LODIE.L\u00e9ger@example.test")):
+            conn = pop3_login(typed, password)
+            conn.quit()
+        self.assertIn("\u00e9lodie.l\u00e9ger", os.listdir(os.path.join(STACK.mail_root, "example.test")))
+        self.assertNotIn(nfd("\u00e9lodie.l\u00e9ger"), os.listdir(os.path.join(STACK.mail_root, "example.test")))
+        self.assertIn("authentication failed", pop3_error(nfc_user, "Musst3_kl4ppen").lower())
+        # Names Dovecot's default auth_username_chars would refuse before authd is asked.
+        STACK.add_user("^_^@example.test", "smiley-pw")
+        imap_login("^_^@example.test", "smiley-pw").logout()
 
     def test_doveadm_user_star_lists_every_user(self):
         out = STACK.doveadm("user", "*").stdout.split()

@@ -7,6 +7,7 @@ has never seen gets 454 (try again later), never 535, while a cached user still 
 in. No Dovecot is involved: authd answers Postfix itself."""
 import os
 import re
+import unicodedata
 import subprocess
 import time
 import unittest
@@ -134,6 +135,7 @@ def setUpModule():
     STACK.add_user("victim@example.test", "victim-pw")
     STACK.add_user("cached@example.test", "cached-pw")
     STACK.add_user("uncached@example.test", "uncached-pw")
+    STACK.add_user("j\u00f6rg@example.test", "M\u00fcsst3_kl4ppen")
 
 
 def tearDownModule():
@@ -147,6 +149,16 @@ class SaslTests(unittest.TestCase):
         reply, _ = STACK.auth("PLAIN", "alice@example.test", "alice-pw")
         self.assertTrue(reply.startswith("235 "), reply)
         self.assertEqual(STACK.metric('authd_sasl_requests_total{mechanism="plain",result="ok"}'), before + 1)
+
+    def test_name_and_password_typed_decomposed(self):
+        # Bug-log rows 3-4 (anchors-auth-repl.md): "ö" and "ü" typed as a letter plus a
+        # combining mark (NFD), as some keyboards send them, are the same name and
+        # password; authd checks the bytes as received, then their NFC form.
+        nfd = lambda s: unicodedata.normalize("NFD", s)
+        reply, _ = STACK.auth("PLAIN", nfd("J\u00f6rg@example.test"), nfd("M\u00fcsst3_kl4ppen"))
+        self.assertTrue(reply.startswith("235 "), reply)
+        reply, _ = STACK.auth("PLAIN", "j\u00f6rg@example.test", "Musst3_kl4ppen")
+        self.assertTrue(reply.startswith("535 "), reply)
 
     def test_login_right_password(self):
         reply, _ = STACK.auth("LOGIN", "alice@example.test", "alice-pw")

@@ -121,3 +121,26 @@ TEST_CASE("authenticator: failures throttle the address; the database outage is 
     CHECK(f.run("smtp", "carol@example.test", "whatever").status == AuthStatus::TempFail);
     CHECK(f.run("smtp", "bob@example.test", "right").status == AuthStatus::Ok);  // cached
 }
+
+// Bug-log rows 3 and 4 (anchors-auth-repl.md): a non-ASCII name and password, each
+// typed precomposed (NFC) or decomposed (NFD), is one account with one password.
+TEST_CASE("authenticator: names and passwords typed in NFC or NFD", "[core]") {
+    Fixture f;
+    core::Mailbox m;
+    m.username = "\xc3\xa9lodie@example.test";                          // élodie, NFC
+    m.password_hash = *password::generate("SHA512-CRYPT", "M\xc3\xbcsst3_kl4ppen");  // Müsst3, NFC
+    f.store.put(m);
+    core::Mailbox legacy;                                               // hash of NFD bytes (imported)
+    legacy.username = "legacy@example.test";
+    legacy.password_hash = *password::generate("SHA512-CRYPT", "Mu\xcc\x88sst3");
+    f.store.put(legacy);
+
+    const std::string nfd_user = "E\xcc\x81LODIE@example.test";
+    CHECK(f.run("smtp", nfd_user, "M\xc3\xbcsst3_kl4ppen").status == AuthStatus::Ok);
+    auto ok = f.run("smtp", nfd_user, "Mu\xcc\x88sst3_kl4ppen");
+    CHECK(ok.status == AuthStatus::Ok);
+    CHECK(ok.user == "\xc3\xa9lodie@example.test");
+    CHECK(f.run("smtp", nfd_user, "Musst3_kl4ppen").status == AuthStatus::Failed);
+    // The bytes as received are tried first: a hash made from NFD bytes still matches.
+    CHECK(f.run("smtp", "legacy@example.test", "Mu\xcc\x88sst3").status == AuthStatus::Ok);
+}

@@ -55,3 +55,35 @@ TEST_CASE("domainOf and localPartOf", "[core]") {
     CHECK(localPartOf("bob@example.test") == "bob");
     CHECK(domainOf("bob").empty());
 }
+
+// Bug-log rows 1-3 (anchors-auth-repl.md): one spelling per person, whatever the
+// keyboard. "é" precomposed is C3 A9; decomposed it is "e" + U+0301 (CC 81).
+TEST_CASE("canonicalUser: non-ASCII local parts in NFC, lower-cased in full Unicode", "[core]") {
+    Options lower;
+    Options keep{LocalPartPolicy::Preserve, 320};
+    const std::string nfc = "\xc3\xa9lodie.l\xc3\xa9ger@d.example";
+    const std::string nfd = "e\xcc\x81lodie.le\xcc\x81ger@d.example";
+    const std::string upper_nfd = "E\xcc\x81LODIE.Le\xcc\x81ger@D.example";
+    CHECK(*canonicalUser(nfc, lower) == nfc);
+    CHECK(*canonicalUser(nfd, lower) == nfc);
+    CHECK(*canonicalUser(upper_nfd, lower) == nfc);
+    // Preserve keeps the case but still composes.
+    CHECK(*canonicalUser(upper_nfd, keep) == "\xc3\x89LODIE.L\xc3\xa9ger@d.example");
+    // Punctuation that Dovecot's default auth_username_chars refuses is a valid name.
+    CHECK(*canonicalUser("^_^@D.example", lower) == "^_^@d.example");
+    // The 64-byte local-part limit applies to the canonical form.
+    std::string sixty_three(63, 'a');
+    CHECK(canonicalUser(sixty_three + "\xc3\xa9@d.example", lower).ok() == false);  // 65 bytes
+    CHECK(canonicalUser(std::string(62, 'a') + "\xc3\xa9@d.example", lower).ok());  // 64 bytes
+    CHECK(canonicalUser(std::string(61, 'a') + "e\xcc\x81@d.example", lower).ok());  // 64 typed, 63 NFC
+}
+
+// Bug-log row 4: a password with umlauts typed precomposed or decomposed.
+TEST_CASE("nfcIfDifferent: the password normalisation policy", "[core]") {
+    CHECK_FALSE(nfcIfDifferent("plain-ascii").has_value());
+    CHECK_FALSE(nfcIfDifferent("M\xc3\xbcsst3_kl4ppen").has_value());  // already NFC
+    auto n = nfcIfDifferent("Mu\xcc\x88sst3_kl4ppen");                 // u + U+0308
+    REQUIRE(n.has_value());
+    CHECK(*n == "M\xc3\xbcsst3_kl4ppen");
+    CHECK_FALSE(nfcIfDifferent("bad\xff utf8 u\xcc\x88").has_value());  // not UTF-8: untouched
+}
