@@ -37,6 +37,8 @@ TEST_CASE("expandFtpHome", "[core]") {
     // A local part cannot climb out of the template.
     CHECK_FALSE(expandFtpHome("/srv/%d/%n", "..@example.test").ok());
     CHECK_FALSE(expandFtpHome("/srv/%n/x", "a/../../etc@example.test").ok());
+    // Bug-log row 6 (CVE-2017-2669): a '%' in the name is data, expanded exactly once.
+    CHECK(*expandFtpHome("/srv/%d/%n", "a%d%%n@example.test") == "/srv/example.test/a%d%%n");
 }
 
 namespace {
