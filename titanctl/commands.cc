@@ -605,10 +605,19 @@ std::string usage() {
            "  app-password delete USER NAME\n"
            "  alias, alias-domain, sender ...  Postfix maps (aliases, alias domains, sender logins):\n"
            "                                  titanctl alias help\n"
+           "  quota show|set|recalc ...       mailbox quota usage and limits: titanctl quota help\n"
+           "  ftp show|set|tally-reset ...    FTP home, uid/gid, transfer limits: titanctl ftp help\n"
+           "  policy ...                      titan-policyd counters, greylist, holds, lists:\n"
+           "                                  titanctl policy help\n"
+           "  replication ...                 sites, replicas, queue, peers: titanctl replication help\n"
            "The database settings come from titan-authd's config (default /etc/titan/authd.yaml).\n";
 }
 
 int run(Context& ctx, const std::vector<std::string>& args) {
+    if (args.size() == 1 && args[0] == "help") {
+        ctx.out << usage();
+        return 0;
+    }
     if (args.size() < 2) {
         ctx.err << usage();
         return 2;

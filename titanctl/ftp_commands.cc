@@ -279,6 +279,10 @@ int runFtp(Context& ctx, const std::vector<std::string>& args) {
     auto p = parse(args, 2);
     if (!p) return fail(ctx, p.error().message, 2);
     const std::string& verb = args[1];
+    if (verb == "help") {
+        ctx.out << ftpUsage();
+        return 0;
+    }
     if (verb == "show") return ftpShow(ctx, *p);
     if (verb == "set") return ftpSet(ctx, *p);
     if (verb == "tally-reset") return ftpTallyReset(ctx, *p);

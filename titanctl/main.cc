@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <memory>
 
 #include "titanctl/commands.h"
 
@@ -12,18 +13,25 @@ int main(int argc, char** argv) {
         std::string a = argv[i];
         if ((a == "--config" || a == "-c") && i + 1 < argc) {
             config_path = argv[++i];
-        } else if (a == "--help" || a == "-h") {
+        } else if ((a == "--help" || a == "-h") && args.empty()) {
             std::cout << titan::ctl::usage();
             return 0;
         } else {
-            args.push_back(a);
+            args.push_back(a == "--help" || a == "-h" ? "help" : a);
         }
     }
-    auto loaded = titan::authd::loadConfig(config_path);
-    if (!loaded) {
-        std::cerr << "titanctl: " << config_path << ": configuration errors:\n" << loaded.error().message << "\n";
-        return 2;
+    // Help needs no configuration: `titanctl policy help` works before authd is set up.
+    const bool help = args.empty() || args[0] == "help" || (args.size() >= 2 && args[1] == "help");
+    titan::authd::AuthdConfig defaults;
+    std::shared_ptr<const titan::authd::AuthdConfig> config;
+    if (!help) {
+        auto loaded = titan::authd::loadConfig(config_path);
+        if (!loaded) {
+            std::cerr << "titanctl: " << config_path << ": configuration errors:\n" << loaded.error().message << "\n";
+            return 2;
+        }
+        config = loaded->config;
     }
-    titan::ctl::Context ctx{*loaded->config, std::cout, std::cerr, std::cin, isatty(STDIN_FILENO) == 1};
+    titan::ctl::Context ctx{config ? *config : defaults, std::cout, std::cerr, std::cin, isatty(STDIN_FILENO) == 1};
     return titan::ctl::run(ctx, args);
 }

@@ -278,6 +278,10 @@ int runQuota(Context& ctx, const std::vector<std::string>& args) {
     auto parsed = parse(args, 2);
     if (!parsed) return fail(ctx, parsed.error().message, 2);
     const std::string& verb = args[1];
+    if (verb == "help") {
+        ctx.out << quotaUsage();
+        return 0;
+    }
     if (verb == "show") return quotaShow(ctx, *parsed);
     if (verb == "set") return quotaSet(ctx, *parsed);
     if (verb == "recalc") return quotaRecalc(ctx, *parsed);
