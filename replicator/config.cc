@@ -53,10 +53,11 @@ Result<LoadedConfig> loadConfig(const std::string& path) {
     cfg->socket_limits = daemon::readLimits(notify.child("limits"), defaults);
     if (notify.has("events")) {
         config::Section ev = notify.child("events");
+        // path: a unix socket for the exporter driver `unix`; address (host:port on
+        // loopback): HTTP for the driver `http-post`.
         cfg->events = daemon::readListen(ev, 0660);
-        if (!cfg->events->address.empty()) ev.error("address", "the events socket is a unix socket: use path");
         event::ServerLimits ev_defaults;
-        ev_defaults.max_line_bytes = proto::kMaxEventLineBytes;
+        ev_defaults.max_line_bytes = proto::kMaxEventLineBytes;  // also the HTTP body limit
         ev_defaults.max_connections = 16;  // Dovecot's stats process keeps one open
         ev_defaults.idle_timeout = milliseconds(86400000);
         ev_defaults.max_output_bytes = 4096;  // nothing is ever written back

@@ -24,7 +24,8 @@ struct ReplicatorConfig {
     server::FifoSpec fifo;
     event::ListenSpec socket;
     event::ServerLimits socket_limits;
-    // Dovecot 2.4's change events (event_exporter driver unix); unset: not listened on.
+    // Dovecot 2.4's change events: a unix socket (event_exporter driver unix) or an HTTP
+    // address (driver http-post); unset: not listened on.
     std::optional<event::ListenSpec> events;
     event::ServerLimits events_limits;
     store::JournalOptions journal;

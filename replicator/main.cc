@@ -3,10 +3,10 @@
 //
 // SECURITY. Trusts: its config file, the database (sites, placements) and the
 // password files the sites table names. Talks to: Dovecot 2.3 mail processes through
-// the notify fifo and socket, Dovecot 2.4's stats process through the events socket
-// (local peers, but every line is bounded and validated and user names go through the
-// identity rule), MariaDB, operators over the admin socket
-// (mode 0600 by default), a Prometheus scraper on loopback, and doveadm, which it
+// the notify fifo and socket, Dovecot 2.4's stats process through the events socket or
+// loopback HTTP (local peers, unauthenticated, but every line and body is bounded and
+// validated and user names go through the identity rule), MariaDB, operators over the
+// admin socket (mode 0600 by default), a Prometheus scraper on loopback, and doveadm, which it
 // starts with posix_spawn, an argv vector and an empty environment — never a shell.
 // Site passwords reach doveadm only through generated 0600 config files in
 // doveadm.state_dir, never through argv. Needs the privileges doveadm needs to read
@@ -28,6 +28,7 @@
 #include "replicator/config.h"
 #include "replicator/runner/process.h"
 #include "replicator/server/notify_fifo.h"
+#include "replicator/server/event_http.h"
 #include "replicator/server/event_session.h"
 #include "replicator/server/notify_session.h"
 #include "replicator/service/replicator.h"
@@ -149,7 +150,8 @@ int main(int argc, char** argv) {
     registry.gaugeFunction("replicator_notify_connections", "Open notify socket connections", "",
                            [&] { return static_cast<double>(notify_server.connections()); });
 
-    // Dovecot 2.4: change events from its stats process (event_exporter driver unix).
+    // Dovecot 2.4: change events from its stats process (event_exporter driver unix on a
+    // socket, or http-post to an address).
     // Changes written by doveadm's own sync are dropped here too (the loop trap), even
     // when Dovecot's metric filter lets them through.
     metrics::Counter& bad_events = registry.counter("replicator_notify_errors_total", "Malformed notification lines",
@@ -176,7 +178,16 @@ int main(int argc, char** argv) {
             log::warning("events socket: malformed event skipped", {{"error", reason}});
         }};
     std::unique_ptr<event::LineServer> events_server;
-    if (cfg->events) {
+    std::unique_ptr<replicator::server::EventHttpServer> events_http;
+    if (cfg->events && !cfg->events->address.empty()) {
+        events_http = std::make_unique<replicator::server::EventHttpServer>(loop.base(), event_target,
+                                                                           cfg->events_limits.max_line_bytes);
+        if (auto st = events_http->listen(cfg->events->address); !st) {
+            log::error("cannot listen for events over HTTP", {{"error", st.error().message}});
+            return 1;
+        }
+        log::info("listening", {{"server", "events"}, {"on", "http://" + cfg->events->address + "/events"}});
+    } else if (cfg->events) {
         events_server = std::make_unique<event::LineServer>(
             loop, "events", cfg->events_limits,
             [&](event::LineConnection&) { return std::make_unique<replicator::server::EventSession>(event_target); });

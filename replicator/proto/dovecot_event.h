@@ -1,5 +1,6 @@
 // Dovecot 2.4's change signal: one line of its event_exporter (driver `unix`, format
-// `json`) carrying a `push_notification_finished` event, i.e. "a transaction changed
+// `json`; the `http-post` driver sends the same text as a request body) carrying a
+// `push_notification_finished` event, i.e. "a transaction changed
 // user U's mail". Dovecot 2.4 has no replication plugin; this is what feeds the queue
 // there (docs/protocols: contrib/dovecot-2.4/conf.d/30-titan-replication.conf).
 // Pure codec: picks the few members the replicator needs out of one JSON object, skips

@@ -1,7 +1,8 @@
 """titan-replicator between two Dovecot 2.4.1 sites (the Debian 13 packages, run from the
 cached Debian 13 tree): Dovecot 2.4 has no replication plugin, so each site's change
-events (push_notification_finished, exported by its stats process to the replicator's
-events socket through the shipped contrib/dovecot-2.4/conf.d/30-titan-replication.conf)
+events (push_notification_finished, exported by its stats process to the replicator
+through the shipped contrib/dovecot-2.4/conf.d/30-titan-replication.conf: dc1 over the
+exporter's unix driver, dc2 over http-post)
 feed that site's titan-replicator, which runs `doveadm sync` over tcp to the user's
 other site. What the sync itself writes raises events too; they are filtered out, so
 100 deliveries on both sides end with idle queues and no further syncs (no ping-pong).
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 from test_replicator_stack import PASSWORD, Site, metric_value, replicator_bin
@@ -20,8 +22,11 @@ from titanstack import FIXTURES, read_env, run
 from titanstack24 import Stack24
 
 PORTS = {"db": 24406, "http": 24451, "metrics": 24452, "imap": 0, "pop3": 0, "smtp": 0, "submission": 0}
-# site -> IMAP, POP3, doveadm (tcp), replicator metrics
-SITES = {"dc1": (24443, 24410, 24431, 24461), "dc2": (24444, 24411, 24432, 24462)}
+# site -> IMAP, POP3, doveadm (tcp), replicator metrics, events transport. dc1's stats
+# process writes to the replicator's unix socket, dc2's POSTs over HTTP (port 24472):
+# both event_exporter variants of the shipped snippet run in every test.
+SITES = {"dc1": (24443, 24410, 24431, 24461, "unix"), "dc2": (24444, 24411, 24432, 24462, "http")}
+EVENTS_HTTP_PORT = 24472
 DOMAIN = "example.test"
 # sdbox: with Maildir, 100 LMTP deliveries on each side while both sites' syncs write into
 # the same INBOXes left ~20 messages duplicated on both sides (Dovecot 2.4.1 logs "Expunged
@@ -58,10 +63,9 @@ notify:
   socket:
     path: {dir}/replication-notify
     mode: "0600"
-  # Dovecot 2.4: its stats process connects here (inside the tree)
+  # Dovecot 2.4: its stats process connects here
   events:
-    path: {events}
-    mode: "0666"
+{events}
 queue:
   journal: {dir}/queue.journal
   fsync: false
@@ -86,17 +90,28 @@ placement:
 """
 
 
+def post(url, body):
+    """POST body to url; the HTTP status."""
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 class Site24(Site):
     """One Dovecot 2.4 site in the tree with its own titan-replicator on the host."""
 
     def __init__(self, stack, name):
         super().__init__(stack, name)
-        self.imap_port, self.pop3_port, self.doveadm_port, self.metrics_port = SITES[name]
+        self.imap_port, self.pop3_port, self.doveadm_port, self.metrics_port, self.transport = SITES[name]
         self.dir = os.path.join(stack.tree_dir, name)
         self.dovecot_dir = os.path.join(self.dir, "dovecot")
         self.repl_dir = os.path.join(self.dir, "replicator")
         self.homes = os.path.join(self.dovecot_dir, "mail")  # this site's Maildirs (MAIL_PATH)
         self.events_socket = os.path.join(self.dir, "events.sock")
+        self.events_url = "http://127.0.0.1:%d/events" % EVENTS_HTTP_PORT
 
     @property
     def doveadm_password(self):
@@ -107,10 +122,14 @@ class Site24(Site):
         env = {"AUTHD_HTTP_URL": "http://127.0.0.1:%d" % stack.ports["http"], "AUTHD_HTTP_KEY": stack.http_key,
                "DEBIAN13_ROOT": stack.root, "NAME": "repl24-" + self.name, "IMAP_PORT": str(self.imap_port),
                "POP3_PORT": str(self.pop3_port), "DOVEADM_PORT": str(self.doveadm_port),
-               "DOVEADM_PASSWORD": DOVEADM_PASSWORD, "REPLICATION_EVENTS_SOCKET": self.events_socket,
+               "DOVEADM_PASSWORD": DOVEADM_PASSWORD,
                # both sites share the homes authd returns; each keeps its own Maildir
                "MAIL_DRIVER": MAIL_DRIVER,
                "MAIL_PATH": stack.in_tree(self.homes) + "/%{user | domain}/%{user | username}/" + MAIL_DRIVER}
+        if self.transport == "http":
+            env["REPLICATION_EVENTS_URL"] = self.events_url
+        else:
+            env["REPLICATION_EVENTS_SOCKET"] = self.events_socket
         env.update(overrides)
         run([os.path.join(FIXTURES, "dovecot24-up.sh"), self.dovecot_dir], env=env)
         self.env.update(read_env(os.path.join(self.dovecot_dir, "env")))
@@ -133,10 +152,24 @@ class Site24(Site):
         path = os.path.join(self.repl_dir, "replicator.yaml")
         with open(path, "w") as f:
             f.write(REPLICATOR_YAML.format(name=self.name, metrics=self.metrics_port, dir=self.repl_dir,
-                                           db_port=self.stack.ports["db"], events=self.events_socket,
+                                           db_port=self.stack.ports["db"], events=self.events_yaml(),
                                            conf_in=self.stack.in_tree(os.path.join(self.dovecot_dir, "etc",
                                                                                    "dovecot.conf"))))
         return path
+
+    def events_yaml(self):
+        if self.transport == "http":
+            return '    address: "127.0.0.1:%d"' % EVENTS_HTTP_PORT
+        return '    path: %s\n    mode: "0666"' % self.events_socket
+
+    def events_ready(self):
+        if self.transport == "http":
+            try:
+                socket.create_connection(("127.0.0.1", EVENTS_HTTP_PORT), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        return os.path.exists(self.events_socket)
 
     def replicator_up(self):
         path = self.write_config()
@@ -144,7 +177,7 @@ class Site24(Site):
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen([replicator_bin(), "--config", path], stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)
-        ok = self.stack.wait_for(lambda: os.path.exists(self.admin_socket) and os.path.exists(self.events_socket)
+        ok = self.stack.wait_for(lambda: os.path.exists(self.admin_socket) and self.events_ready()
                                  and "peer " in self.admin("status", check=False), 10)
         if not ok:
             raise RuntimeError("titan-replicator %s did not start:\n%s" % (self.name, self.log()[-3000:]))
@@ -309,48 +342,70 @@ class Replication24(unittest.TestCase):
 
     def test_04_events_written_by_a_sync_are_dropped_by_the_replicator_too(self):
         """Even if Dovecot's metric filter let them through, the replicator ignores what
-        dsync wrote; malformed lines are counted and the connection keeps working."""
-        before_ignored = metric_value(DC2.metrics(), "replicator_events_ignored_total", reason="replication") or 0
-        before_notes = metric_value(DC2.metrics(), "replicator_notifications_total", source="events",
-                                    priority="high") or 0
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(5)
-        s.connect(DC2.events_socket)
-        try:
-            s.sendall(b'{"event":"push_notification_finished","fields":{"user":"alice@example.test",'
-                      b'"service":"doveadm","reason_code":["doveadm:cmd_dsync_server"]}}\n'
-                      b'this is not json\n'
-                      b'{"event":"push_notification_finished","fields":{"user":"alice@example.test",'
-                      b'"reason_code":["doveadm:cmd_sync"]}}\n')
-            self.assertEventually(lambda: (metric_value(DC2.metrics(), "replicator_events_ignored_total",
-                                                        reason="replication") or 0) == before_ignored + 2, 5,
-                                  "dsync events not counted as ignored")
-            self.assertEqual(metric_value(DC2.metrics(), "replicator_notify_errors_total", source="events"), 1)
-            self.assertEqual(metric_value(DC2.metrics(), "replicator_notifications_total", source="events",
-                                          priority="high") or 0, before_notes)
-            # a real change on the same connection is still queued
-            s.sendall(b'{"event":"push_notification_finished","fields":{"user":"Alice@Example.TEST",'
-                      b'"service":"imap","reason_code":["imap:cmd_store"]}}\n')
-            self.assertEventually(lambda: (metric_value(DC2.metrics(), "replicator_notifications_total",
-                                                        source="events", priority="high") or 0) == before_notes + 1,
-                                  5, "a real change event was not queued")
-        finally:
-            s.close()
+        dsync wrote; malformed events are counted, and a real change is still queued."""
+        dsync = [b'{"event":"push_notification_finished","fields":{"user":"alice@example.test",'
+                 b'"service":"doveadm","reason_code":["doveadm:cmd_dsync_server"]}}',
+                 b'{"event":"push_notification_finished","fields":{"user":"alice@example.test",'
+                 b'"reason_code":["doveadm:cmd_sync"]}}']
+        garbage = b"this is not json"
+        real = (b'{"event":"push_notification_finished","fields":{"user":"Alice@Example.TEST",'
+                b'"service":"imap","reason_code":["imap:cmd_store"]}}')
 
-    def test_05_events_resume_after_a_replicator_restart(self):
-        """Dovecot 2.4.1's stats process notices a restarted replicator only when a write
-        on its old connection fails (it logs EPIPE and drops that one event), then
-        reconnects: the next change of the user syncs both messages."""
+        def value(site, name, **labels):
+            return metric_value(site.metrics(), name, **labels) or 0
+
+        for site in (DC1, DC2):
+            with self.subTest(transport=site.transport):
+                ignored = value(site, "replicator_events_ignored_total", reason="replication")
+                errors = value(site, "replicator_notify_errors_total", source="events")
+                notes = value(site, "replicator_notifications_total", source="events", priority="high")
+                if site.transport == "unix":
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.settimeout(5)
+                    s.connect(site.events_socket)
+                    try:
+                        s.sendall(b"\n".join(dsync + [garbage]) + b"\n")
+                        self.assertEventually(lambda: value(site, "replicator_notify_errors_total",
+                                                            source="events") == errors + 1, 5, "garbage not counted")
+                        # the same connection keeps working
+                        s.sendall(real + b"\n")
+                        self.assertEventually(lambda: value(site, "replicator_notifications_total", source="events",
+                                                            priority="high") == notes + 1, 5, "real change not queued")
+                    finally:
+                        s.close()
+                else:
+                    for body in dsync:
+                        self.assertEqual(post(site.events_url, body), 204)
+                    self.assertEqual(post(site.events_url, garbage), 400)
+                    self.assertEqual(post(site.events_url.replace("/events", "/other"), real), 404)
+                    self.assertEqual(post(site.events_url, real), 204)
+                    self.assertEqual(value(site, "replicator_notify_errors_total", source="events"), errors + 1)
+                    self.assertEqual(value(site, "replicator_notifications_total", source="events",
+                                           priority="high"), notes + 1)
+                self.assertEqual(value(site, "replicator_events_ignored_total", reason="replication"), ignored + 2)
+
+    def test_05_events_after_a_replicator_restart(self):
+        """http-post: Dovecot's HTTP client reconnects, no event is lost. unix: Dovecot
+        2.4.1's stats process notices the restart only when a write on its old connection
+        fails (it logs EPIPE and drops that one event), then reconnects; the next change
+        of the user syncs both messages."""
         user = "restart@example.test"
         STACK.add_user(user, "dc1", ["dc2"])
         self.deliver_and_time(DC1, DC2, user, "before-restart")
+        self.deliver_and_time(DC2, DC1, user, "before-restart-2")
+
+        DC2.replicator_kill()
+        DC2.replicator_up()
+        elapsed = self.deliver_and_time(DC2, DC1, user, "http-after-restart")
+        self.assertLess(elapsed, 2.0, "after a replicator restart, dc2 (http) to dc1 took %.2fs" % elapsed)
+
         DC1.replicator_kill()
         DC1.replicator_up()
         DC1.deliver(user, "first-after-restart")  # its event dies with the old connection
         self.assertEventually(lambda: "events.sock): writev() failed: Broken pipe" in DC1.dovecot_log(), 5,
                               "the stats process did not report the stale connection")
         elapsed = self.deliver_and_time(DC1, DC2, user, "second-after-restart")
-        self.assertLess(elapsed, 2.0, "after a replicator restart, dc1 to dc2 took %.2fs" % elapsed)
+        self.assertLess(elapsed, 2.0, "after a replicator restart, dc1 (unix) to dc2 took %.2fs" % elapsed)
         self.assertTrue(DC2.has_subject(user, "first-after-restart"))
 
 if __name__ == "__main__":
