@@ -91,8 +91,9 @@ placement:
 
 
 def post(url, body):
-    """POST body to url; the HTTP status."""
-    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    """POST body to url (GET for None); the HTTP status."""
+    req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
+                                 headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status
@@ -378,6 +379,8 @@ class Replication24(unittest.TestCase):
                         self.assertEqual(post(site.events_url, body), 204)
                     self.assertEqual(post(site.events_url, garbage), 400)
                     self.assertEqual(post(site.events_url.replace("/events", "/other"), real), 404)
+                    self.assertEqual(post(site.events_url, real + b" " * (70 * 1024)), 413)
+                    self.assertEqual(post(site.events_url, None), 405)  # a GET
                     self.assertEqual(post(site.events_url, real), 204)
                     self.assertEqual(value(site, "replicator_notify_errors_total", source="events"), errors + 1)
                     self.assertEqual(value(site, "replicator_notifications_total", source="events",
