@@ -7,6 +7,7 @@
 #include "common/proto/dovecot_dict/dict.h"
 #include "tests/bench/policy_protocol.h"
 #include "tests/bench/quota_protocol.h"
+#include "tests/bench/sasl_protocol.h"
 #include "tests/bench/socketmap_protocol.h"
 
 namespace titan::bench {
@@ -132,9 +133,10 @@ std::unique_ptr<Protocol> makeProtocol(std::string_view name) {
     if (name == "policy") return std::make_unique<PolicyProtocol>();
     if (name == "socketmap") return std::make_unique<SocketmapProtocol>();
     if (name == "dict-quota") return std::make_unique<QuotaProtocol>();
+    if (name == "sasl") return std::make_unique<SaslProtocol>();
     return nullptr;
 }
 
-std::vector<std::string> protocolNames() { return {"dict", "policy", "socketmap", "dict-quota"}; }
+std::vector<std::string> protocolNames() { return {"dict", "policy", "socketmap", "dict-quota", "sasl"}; }
 
 }  // namespace titan::bench

@@ -1,5 +1,7 @@
 // titan-bench: load generator for the Titanicarus daemons' line protocols (Dovecot dict
-// now), and the echo ceiling server it is compared against. See docs/BENCHMARKS.md.
+// and quota dict, Postfix policy and socketmap, Dovecot auth-client SASL), the echo
+// ceiling server it is compared against, and the raw password-hash rate of the machine
+// (the ceiling for SASL). See docs/BENCHMARKS.md.
 //
 // Only loopback TCP and unix sockets; every run is bounded in time and requests.
 #include <sys/resource.h>
@@ -20,6 +22,7 @@
 
 #include "common/base/strings.h"
 #include "tests/bench/echo_server.h"
+#include "tests/bench/hash_rate.h"
 #include "tests/bench/load_generator.h"
 #include "tests/bench/protocol.h"
 
@@ -39,21 +42,29 @@ constexpr double kMaxWarmupS = 60;
 constexpr std::uint64_t kMaxPipeline = 128;
 
 const char* kUsage =
-    "usage: titan-bench [--protocol dict] (--socket PATH | --tcp HOST:PORT)\n"
+    "usage: titan-bench [--protocol NAME] (--socket PATH | --tcp HOST:PORT)\n"
     "                   (--keys FILE | --key-template TEMPLATE --key-count N)\n"
     "                   [--connections N] [--duration SECONDS | --requests N] [--warmup SECONDS]\n"
     "                   [--mode persistent|per-request] [--pipeline N] [--timeout SECONDS]\n"
     "                   [--watch-pid NAME=PID]... [--label TEXT] [--json]\n"
     "       titan-bench --serve-echo PATH | --serve-echo-tcp HOST:PORT\n"
-    "                   [--protocol dict] [--echo-reply-bytes N] [--duration SECONDS]\n"
+    "                   [--protocol NAME] [--echo-reply-bytes N] [--duration SECONDS]\n"
+    "       titan-bench --hash-rate [--threads N] [--duration SECONDS] [--hash STORED]\n"
+    "                   [--password TEXT] [--hash-api crypt|verify] [--label TEXT] [--json]\n"
     "\n"
     "Load generator for the Titanicarus daemons (one event loop, N connections, one\n"
     "request in flight per connection). Loopback TCP and unix sockets only.\n"
     "\n"
     "  --socket PATH / --tcp HOST:PORT   server to load (HOST: 127.0.0.0/8, ::1, localhost)\n"
-    "  --protocol NAME                   dict (default)\n"
-    "  --keys FILE                       one request key per line, used round-robin; for dict\n"
-    "                                    a line is KEY or KEY<TAB>USER\n"
+    "  --protocol NAME                   dict (default; Dovecot passdb/userdb lookups),\n"
+    "                                    dict-quota (Dovecot quota transactions), policy\n"
+    "                                    (Postfix policy delegation), socketmap (Postfix),\n"
+    "                                    sasl (Dovecot auth-client, AUTH PLAIN, service=smtp)\n"
+    "  --keys FILE                       one request key per line, used round-robin; a line\n"
+    "                                    is for dict KEY or KEY<TAB>USER, for dict-quota USER\n"
+    "                                    or USER<TAB>BYTES, for policy NAME=VALUE<TAB>...,\n"
+    "                                    for socketmap MAP<SPACE>KEY, for sasl USER or\n"
+    "                                    USER<TAB>PASSWORD (default password bench-password)\n"
     "  --key-template T --key-count N    keys T with %d replaced by 1..N\n"
     "  --connections N                   concurrent connections (default 16, max 10000)\n"
     "  --duration SECONDS                measured window (default 5, max 3600)\n"
@@ -70,6 +81,14 @@ const char* kUsage =
     "  --serve-echo PATH                 run the ceiling server: answer every request with a\n"
     "  --serve-echo-tcp HOST:PORT        fixed reply until SIGTERM/SIGINT (or --duration)\n"
     "  --echo-reply-bytes N              size of the fixed reply (default 128)\n"
+    "  --hash-rate                       no sockets: verify one password hash in a loop on N\n"
+    "                                    threads for --duration seconds and report the rate\n"
+    "  --threads N                       hashing threads (default: the number of CPUs)\n"
+    "  --hash STORED                     the hash, {SCHEME}data or a crypt string (default:\n"
+    "                                    a fresh {SHA512-CRYPT} of --password, 5000 rounds)\n"
+    "  --password TEXT                   the password (default bench-password)\n"
+    "  --hash-api crypt|verify           crypt: libxcrypt crypt_rn() directly (default);\n"
+    "                                    verify: titan::password::verify(), as titan-authd\n"
     "\n"
     "Exit status: 0 when requests completed and none failed (N = not found is not a\n"
     "failure), 1 otherwise, 2 for usage errors.\n";
@@ -83,6 +102,10 @@ struct Watch {
 
 struct Cli {
     std::string protocol = "dict";
+    bool hash_rate = false;
+    std::optional<std::size_t> threads;
+    std::optional<std::string> hash, password;
+    HashApi hash_api = HashApi::Crypt;
     std::optional<std::string> socket_path, tcp, echo_path, echo_tcp;
     std::optional<std::string> keys_file, key_template;
     std::optional<std::uint64_t> key_count, requests, echo_reply_bytes;
@@ -175,6 +198,19 @@ Cli parseCli(int argc, char** argv) {
             w.name = v.substr(0, eq);
             w.pid = static_cast<int>(parseCount(a, v.substr(eq + 1), 1, 1u << 30));
             cli.watches.push_back(w);
+        } else if (a == "--hash-rate") {
+            cli.hash_rate = true;
+        } else if (a == "--threads") {
+            cli.threads = static_cast<std::size_t>(parseCount(a, value(), 1, 256));
+        } else if (a == "--hash") {
+            cli.hash = value();
+        } else if (a == "--password") {
+            cli.password = value();
+        } else if (a == "--hash-api") {
+            std::string m = value();
+            if (m == "crypt") cli.hash_api = HashApi::Crypt;
+            else if (m == "verify") cli.hash_api = HashApi::Verify;
+            else usageError("--hash-api is crypt or verify");
         } else if (a == "--label") {
             cli.label = value();
         } else if (a == "--json") {
@@ -318,6 +354,50 @@ void printText(const nlohmann::json& j) {
                 j["time_capped"].get<bool>() ? ", stopped at the time bound before --requests were done" : "");
 }
 
+int runHashRate(const Cli& cli) {
+    if (cli.socket_path || cli.tcp || cli.echo_path || cli.echo_tcp || cli.keys_file || cli.key_template) {
+        usageError("--hash-rate uses no sockets and no keys");
+    }
+    HashRateOptions o;
+    if (cli.hash) o.stored = *cli.hash;
+    if (cli.password) o.password = *cli.password;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o.threads = cli.threads.value_or(cpus > 0 ? static_cast<std::size_t>(cpus) : 1);
+    o.duration_s = cli.duration.value_or(kDefaultDurationS);
+    o.api = cli.hash_api;
+    auto r = measureHashRate(o);
+    if (!r) {
+        std::cerr << "titan-bench: --hash-rate: " << r.error().message << "\n";
+        return 1;
+    }
+    const HashRateResult& h = *r;
+    auto rate = [&](std::uint64_t n) { return h.elapsed_s > 0 ? std::round(static_cast<double>(n) / h.elapsed_s * 10) / 10 : 0.0; };
+    nlohmann::json j;
+    if (!cli.label.empty()) j["label"] = cli.label;
+    j["mode"] = "hash-rate";
+    j["scheme"] = h.scheme;
+    j["api"] = o.api == HashApi::Crypt ? "crypt_rn" : "password::verify";
+    j["threads"] = o.threads;
+    j["elapsed_s"] = std::round(h.elapsed_s * 1000) / 1000;
+    j["verified"] = h.verified;
+    j["rate"] = rate(h.verified);
+    j["per_thread_rate"] = nlohmann::json::array();
+    for (auto n : h.per_thread) j["per_thread_rate"].push_back(rate(n));
+    j["mismatches"] = h.mismatches;
+    j["errors_total"] = h.mismatches;
+    j["cpu_percent"]["titan-bench"] = h.elapsed_s > 0 ? std::round(h.cpu_s / h.elapsed_s * 1000) / 10 : 0.0;
+    if (cli.json) {
+        std::cout << j.dump() << "\n";
+    } else {
+        std::printf("titan-bench: %s verified with %s on %zu threads, %.2f s\n", h.scheme.c_str(),
+                    j["api"].get<std::string>().c_str(), o.threads, h.elapsed_s);
+        std::printf("  rate       %.1f verifications/s (%llu, mismatches %llu), cpu %.0f%%\n", j["rate"].get<double>(),
+                    static_cast<unsigned long long>(h.verified), static_cast<unsigned long long>(h.mismatches),
+                    j["cpu_percent"]["titan-bench"].get<double>());
+    }
+    return h.verified > 0 && h.mismatches == 0 ? 0 : 1;
+}
+
 int runEcho(const Cli& cli, const Protocol& protocol) {
     EchoOptions eo;
     auto ep = cli.echo_path ? unixEndpoint(*cli.echo_path) : tcpEndpoint(*cli.echo_tcp);
@@ -333,6 +413,8 @@ int runEcho(const Cli& cli, const Protocol& protocol) {
 
 int main(int argc, char** argv) {
     Cli cli = parseCli(argc, argv);
+    if (cli.hash_rate) return runHashRate(cli);
+    if (cli.threads || cli.hash || cli.password) usageError("--threads, --hash and --password go with --hash-rate");
     auto protocol = makeProtocol(cli.protocol);
     if (!protocol) usageError("unknown --protocol " + cli.protocol);
 
