@@ -34,6 +34,7 @@ constexpr double kConnectBackoffS = 0.1;   // after a refused or failed connect
 constexpr double kErrorBackoffS = 0.01;    // after a protocol error or a disconnect
 constexpr double kEagainRetryS = 0.001;    // unix socket backlog full
 constexpr double kTickS = 0.01;            // timeout scan
+constexpr std::size_t kMaxBacklog = 100000; // open loop: due requests waiting for a connection
 
 enum class ErrorKind { ConnectFailed, ProtocolError, Disconnected, Timeout };
 
@@ -81,6 +82,11 @@ struct LoadGenerator::Impl {
     std::uint64_t issued = 0;       // requests started in the window
     std::uint64_t outstanding = 0;  // requests in flight on all connections
     std::size_t next_request = 0;
+    // Open loop: times (ns) at which due requests found no free connection.
+    std::deque<std::uint64_t> backlog;
+    std::uint64_t next_due_ns = 0;
+    std::uint64_t interval_ns = 0;
+    std::size_t next_conn = 0;
     char buf[65536];
     const std::function<void()>* window_open = nullptr;
     const std::function<void()>* window_closed = nullptr;
@@ -157,9 +163,15 @@ struct LoadGenerator::Impl {
     void fill(Conn& c) {
         if (c.state == State::Connecting || c.state == State::Greeting || c.state == State::Backoff) return;
         std::uint64_t now = 0;
-        while (c.pending.size() < depth() && mayIssue()) {
+        while (c.pending.size() < depth() && mayIssue() && (opt.rate <= 0 || !backlog.empty())) {
             if (now == 0) now = nowNs();
-            Pending p{now, epoch, next_request, false};
+            // Open loop: the backlog's requests count from when they fell due.
+            std::uint64_t started = now;
+            if (opt.rate > 0) {
+                started = backlog.front();
+                backlog.pop_front();
+            }
+            Pending p{started, epoch, next_request, false};
             next_request = next_request + 1 == requests.size() ? 0 : next_request + 1;
             if (measuring) ++issued;
             ++outstanding;
@@ -361,6 +373,56 @@ struct LoadGenerator::Impl {
         c.gen->fill(c);
     }
 
+    // ---- open loop --------------------------------------------------------------------
+    // Starts every request that is due: on a connection with room, else into the backlog
+    // (counted from when it fell due, started when a connection frees up).
+    void schedule() {
+        if (stopping) return;
+        const std::uint64_t now = nowNs();
+        // Nothing is answered while this runs, so a connection found busy stays busy and
+        // one full scan without a free connection ends the search for this tick.
+        bool none_free = false;
+        auto freeConn = [&]() -> Conn* {
+            if (none_free) return nullptr;
+            for (std::size_t i = 0; i < conns.size(); ++i) {
+                Conn& c = conns[(next_conn + i) % conns.size()];
+                bool ready = c.state == State::Open || c.state == State::Down;
+                if (ready && c.pending.size() < depth()) {
+                    next_conn = (next_conn + i + 1) % conns.size();
+                    return &c;
+                }
+            }
+            none_free = true;
+            return nullptr;
+        };
+        // What waited first (counted from the tick that found no free connection).
+        while (!backlog.empty() && mayIssue()) {
+            Conn* c = freeConn();
+            if (c == nullptr) break;
+            fill(*c);
+            if (stopping) return;
+        }
+        while (next_due_ns <= now) {
+            next_due_ns += interval_ns;
+            if (!mayIssue()) continue;
+            Conn* c = backlog.empty() ? freeConn() : nullptr;
+            if (c != nullptr) {
+                backlog.push_back(now);  // on time: counted from now, sent at once
+                fill(*c);
+                if (stopping) return;
+                continue;
+            }
+            if (backlog.size() >= kMaxBacklog) {
+                if (measuring) ++stats.dropped;
+                continue;
+            }
+            if (measuring) ++stats.queued;
+            // Counted from this tick, not from `due`: the pacer's own lateness (libevent
+            // timers have millisecond resolution) is not the server's.
+            backlog.push_back(now);
+        }
+    }
+
     // ---- run control ----------------------------------------------------------------
     void scanTimeouts() {
         std::uint64_t now = nowNs();
@@ -377,6 +439,7 @@ struct LoadGenerator::Impl {
         measuring = true;
         issued = 0;
         stats = LoadStats{};
+        backlog.clear();  // what waited through the warm-up is not measured
         window_start_ns = nowNs();
         if (window_open != nullptr && *window_open) (*window_open)();
     }
@@ -420,7 +483,16 @@ struct LoadGenerator::Impl {
         } else {
             startWindow();
         }
-        for (auto& c : conns) fill(c);
+        std::unique_ptr<event::Timer> pacer;
+        if (opt.rate > 0) {
+            interval_ns = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(1e9 / opt.rate)));
+            next_due_ns = nowNs();
+            // libevent's timers have millisecond resolution: each tick starts what fell due.
+            pacer = loop.every(std::chrono::milliseconds(1), [this] { schedule(); });
+            schedule();
+        } else {
+            for (auto& c : conns) fill(c);
+        }
         if (!stopping) loop.run();
         stats.elapsed_s = static_cast<double>(window_end_ns - window_start_ns) / 1e9;
         for (auto& c : conns) {

@@ -1,6 +1,7 @@
 // titan-bench's load generator: one libevent loop driving N client connections, each
 // with a fixed number of requests in flight (closed loop: a connection sends its next
-// request when one is answered; one in flight unless pipelining is asked for). Persistent mode keeps each connection open;
+// request when one is answered; one in flight unless pipelining is asked for), or, with
+// a rate, starting requests on a schedule (open loop). Persistent mode keeps each connection open;
 // per-request mode opens a connection, sends the greeting and one request, and closes
 // after the reply (Dovecot's default dict client behaviour). Runs are always bounded
 // by time, and optionally by a request count. Protocol details live in Protocol.
@@ -30,6 +31,11 @@ struct LoadOptions {
     std::uint64_t max_requests = 0;  // 0: run for duration_s
     double warmup_s = 0;            // load without recording before the window opens
     double timeout_s = 5;           // per request, connecting included
+    // Open loop: requests start at this total rate (per second) whatever the replies do,
+    // spread over the connections (each still at most `pipeline` in flight); 0: closed
+    // loop. A request that finds every connection busy waits for one, and its latency
+    // counts from then (no coordinated omission; the pacer ticks every millisecond).
+    double rate = 0;
 };
 
 struct LoadStats {
@@ -46,6 +52,8 @@ struct LoadStats {
     std::uint64_t connects = 0;         // connections established in the window
     std::uint64_t connect_retries = 0;  // unix connect() refused with EAGAIN (full backlog), retried
     std::uint64_t unfinished = 0;       // requests still in flight when the window closed
+    std::uint64_t queued = 0;           // open loop: requests that waited for a free connection
+    std::uint64_t dropped = 0;          // open loop: not started (backlog over its bound)
     bool time_capped = false;           // a --requests run stopped at the time bound
     std::string first_error;            // the first error's description, for diagnosis
     LatencyHistogram latency;           // every reply (found, not found, fail)

@@ -45,7 +45,7 @@ const char* kUsage =
     "usage: titan-bench [--protocol NAME] (--socket PATH | --tcp HOST:PORT)\n"
     "                   (--keys FILE | --key-template TEMPLATE --key-count N)\n"
     "                   [--connections N] [--duration SECONDS | --requests N] [--warmup SECONDS]\n"
-    "                   [--mode persistent|per-request] [--pipeline N] [--timeout SECONDS]\n"
+    "                   [--mode persistent|per-request] [--pipeline N] [--rate N] [--timeout SECONDS]\n"
     "                   [--watch-pid NAME=PID]... [--label TEXT] [--json]\n"
     "       titan-bench --serve-echo PATH | --serve-echo-tcp HOST:PORT\n"
     "                   [--protocol NAME] [--echo-reply-bytes N] [--duration SECONDS]\n"
@@ -72,6 +72,10 @@ const char* kUsage =
     "                                    --duration, default 600 s)\n"
     "  --warmup SECONDS                  load without measuring first (default 0, max 60)\n"
     "  --mode persistent|per-request     keep connections, or connect + greet per request\n"
+    "  --rate N                          open loop: start N requests/s in total on a schedule\n"
+    "                                    (a request that waits for a free connection counts\n"
+    "                                    from when it started waiting); default:\n"
+    "                                    closed loop (next request when one is answered)\n"
     "  --pipeline N                      requests in flight per persistent connection\n"
     "                                    (default 1, max 128)\n"
     "  --timeout SECONDS                 per request, connecting included (default 5)\n"
@@ -112,6 +116,7 @@ struct Cli {
     std::optional<double> duration;
     std::size_t connections = 16;
     std::size_t pipeline = 1;
+    double rate = 0;
     double warmup = 0;
     double timeout = 5;
     Mode mode = Mode::Persistent;
@@ -175,6 +180,8 @@ Cli parseCli(int argc, char** argv) {
             cli.key_count = parseCount(a, value(), 1, kMaxKeys);
         } else if (a == "--connections") {
             cli.connections = static_cast<std::size_t>(parseCount(a, value(), 1, kMaxConnections));
+        } else if (a == "--rate") {
+            cli.rate = static_cast<double>(parseCount(a, value(), 1, 10000000));
         } else if (a == "--pipeline") {
             cli.pipeline = static_cast<std::size_t>(parseCount(a, value(), 1, kMaxPipeline));
         } else if (a == "--duration") {
@@ -320,6 +327,11 @@ nlohmann::json toJson(const Cli& cli, const Protocol& protocol, const LoadOption
     j["connects"] = s.connects;
     j["connect_retries"] = s.connect_retries;
     j["unfinished"] = s.unfinished;
+    if (opt.rate > 0) {
+        j["target_rate"] = opt.rate;
+        j["queued"] = s.queued;
+        j["dropped"] = s.dropped;
+    }
     j["time_capped"] = s.time_capped;
     auto pct = [&](double cpu) { return s.elapsed_s > 0 ? std::round(cpu / s.elapsed_s * 1000) / 10 : 0.0; };
     j["cpu_percent"]["titan-bench"] = pct(self_cpu);
@@ -352,6 +364,10 @@ void printText(const nlohmann::json& j) {
     std::printf("  cpu       %s\n", cpu.c_str());
     std::printf("  connects %s, unfinished %s%s\n", num(j["connects"]).c_str(), num(j["unfinished"]).c_str(),
                 j["time_capped"].get<bool>() ? ", stopped at the time bound before --requests were done" : "");
+    if (j.contains("target_rate")) {
+        std::printf("  open loop  target %s req/s; %s waited for a free connection, %s dropped\n",
+                    num(j["target_rate"]).c_str(), num(j["queued"]).c_str(), num(j["dropped"]).c_str());
+    }
 }
 
 int runHashRate(const Cli& cli) {
@@ -438,6 +454,7 @@ int main(int argc, char** argv) {
     opt.mode = cli.mode;
     if (cli.pipeline > 1 && cli.mode == Mode::PerRequest) usageError("--pipeline needs --mode persistent");
     opt.pipeline = cli.pipeline;
+    opt.rate = cli.rate;
     opt.max_requests = cli.requests.value_or(0);
     opt.duration_s = cli.duration.value_or(cli.requests ? kRequestsModeTimeCapS : kDefaultDurationS);
     opt.warmup_s = cli.warmup;
