@@ -12,7 +12,9 @@
 #              per-client-address rate limit (never reached)        two rules (rate())
 # Keys: N distinct (client /24, sender, recipient) triplets (default 1000), round-robin;
 # after the warm-up every greylist triplet has passed its delay. Each server is also run
-# with 4 connections to show latency below saturation. Prints a table (Markdown).
+# with 4 connections to show latency below saturation; titan-policyd also open loop
+# (titan-bench --rate) at half of its 64-connection rate, where the issue sets the p99
+# target. Prints a table (Markdown).
 # Ports: policyd 12043, postgrey 12046, postfwd2 12047 (cache 12045). Every process it
 # starts is stopped on exit. Knobs: BUILD_DIR (default build-policyd), BENCH_KEEP=1.
 set -euo pipefail
@@ -104,6 +106,16 @@ measure() {  # $1 scenario, $2 server, $3 pid, $4 port
               --duration "$DURATION" --warmup 3 --timeout 10 --watch-pid "server=$3" --json)
         RESULTS+=("$(printf '%s\t%s\t%s\t%s' "$1" "$2" "$conns" "$out")")
         echo "   $2, $conns connections: $(rate_of "$out") decisions/s"
+        if [[ $2 == titan-policyd && $conns == "$CONNECTIONS" ]]; then
+            # The latency target is at half of the maximum rate: an open-loop run there.
+            local half=$(( $(rate_of "$out") / 2 ))
+            if (( half > 0 )); then
+                out=$("$BENCH" --protocol policy --tcp "127.0.0.1:$4" --keys "$T/keys.txt" --connections "$conns" \
+                      --rate "$half" --duration "$DURATION" --warmup 3 --timeout 10 --watch-pid "server=$3" --json)
+                RESULTS+=("$(printf '%s\t%s\t%s\t%s' "$1" "$2" "$conns, open loop at $half/s" "$out")")
+                echo "   $2, $conns connections, open loop at $half/s: p99 $(/usr/bin/python3 -c 'import json, sys; print(json.loads(sys.argv[1])["latency_us"]["p99"])' "$out") us"
+            fi
+        fi
     done
 }
 
