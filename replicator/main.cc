@@ -15,11 +15,11 @@
 #include <sys/stat.h>
 
 #include <cstdio>
-#include <iostream>
 #include <memory>
 
 #include "common/daemon/admin.h"
 #include "common/daemon/process.h"
+#include "common/daemon/startup.h"
 #include "common/event/line_server.h"
 #include "common/event/loop.h"
 #include "common/log/log.h"
@@ -68,32 +68,11 @@ void warnIfRestartNeeded(const replicator::ReplicatorConfig& a, const replicator
 }  // namespace
 
 int main(int argc, char** argv) {
-    auto cl = daemon::parseCommandLine(argc, argv, replicator::kDefaultConfigPath);
-    if (!cl) {
-        std::cerr << cl.error().message;
-        return 2;
-    }
-    if (cl->help) {
-        std::cout << daemon::usage(argv[0], replicator::kDefaultConfigPath);
-        return 0;
-    }
-    if (cl->version) {
-        std::cout << kVersion << "\n";
-        return 0;
-    }
-    auto loaded = replicator::loadConfig(cl->config_path);
-    if (!loaded) {
-        std::cerr << "titan-replicator: configuration errors:\n" << loaded.error().message << "\n";
-        return 2;
-    }
-    if (cl->check_config) {
-        std::cout << cl->config_path << ": config OK\n";
-        return 0;
-    }
-    if (cl->dump_config) {
-        std::cout << loaded->dump;
-        return 0;
-    }
+    auto start = daemon::startup<replicator::LoadedConfig>(
+        argc, argv, {"titan-replicator", kVersion, replicator::kDefaultConfigPath}, replicator::loadConfig);
+    if (!start.loaded) return start.exit_code;
+    auto* loaded = &*start.loaded;
+    const std::string config_path = start.config_path;
     std::shared_ptr<const replicator::ReplicatorConfig> cfg = loaded->config;
     daemon::applyLog(cfg->common.log, "titan-replicator");
 
@@ -199,17 +178,9 @@ int main(int argc, char** argv) {
                                [&] { return static_cast<double>(events_server->connections()); });
     }
 
-    std::unique_ptr<metrics::HttpExporter> exporter;
-    if (!cfg->common.metrics_address.empty()) {
-        exporter = std::make_unique<metrics::HttpExporter>(loop.base(), registry);
-        if (auto st = exporter->listen(cfg->common.metrics_address); !st) {
-            log::error("cannot listen for metrics", {{"error", st.error().message}});
-            return 1;
-        }
-    }
 
     auto reload = [&] {
-        auto next = replicator::loadConfig(cl->config_path);
+        auto next = replicator::loadConfig(config_path);
         if (!next) {
             log::error("reload failed, keeping the running configuration", {{"error", next.error().message}});
             return false;
@@ -221,7 +192,7 @@ int main(int argc, char** argv) {
         notify_server.setLimits(cfg->socket_limits);
         if (events_server && cfg->events) events_server->setLimits(cfg->events_limits);
         service.reconfigure(cfg->service);
-        log::info("configuration reloaded", {{"config", cl->config_path}});
+        log::info("configuration reloaded", {{"config", config_path}});
         return true;
     };
 
@@ -264,25 +235,9 @@ int main(int argc, char** argv) {
         service.refreshSites();
         return std::string("sites reload requested\n");
     });
-    admin.add("stats", "counters and gauges in Prometheus text form",
-              [&](const std::vector<std::string>&) -> Result<std::string> { return registry.render(); });
-    admin.add("reload", "re-read the configuration file", [&](const std::vector<std::string>&) -> Result<std::string> {
-        if (!reload()) return Error::config("configuration invalid, see the log");
-        return std::string();
-    });
-    admin.add("version", "print the version",
-              [](const std::vector<std::string>&) -> Result<std::string> { return std::string(kVersion) + "\n"; });
-    if (cfg->common.admin) {
-        if (auto st = admin.listen(*cfg->common.admin); !st) {
-            log::error("cannot listen on the admin socket", {{"error", st.error().message}});
-            return 1;
-        }
-    }
-
-    if (auto st = daemon::dropPrivileges(cfg->common.run_as); !st) {
-        log::error("cannot drop privileges", {{"error", st.error().message}});
-        return 1;
-    }
+    daemon::addCommonAdminCommands(admin, registry, kVersion, reload);
+    std::unique_ptr<metrics::HttpExporter> exporter;
+    if (!daemon::finishStartup(loop, registry, admin, cfg->common, exporter)) return 1;
 
     bool stopping = false;
     loop.onStopSignal([&] {
@@ -299,7 +254,7 @@ int main(int argc, char** argv) {
 
     service.start();
     log::info("titan-replicator started",
-              {{"version", kVersion}, {"config", cl->config_path}, {"site", cfg->service.site}});
+              {{"version", kVersion}, {"config", config_path}, {"site", cfg->service.site}});
     loop.run();
     service.commit();
     pool.shutdown();
