@@ -159,30 +159,6 @@ std::string expandHome(const std::string& tmpl, const std::string& user) {
     return out;
 }
 
-// Tell the local authd to forget a user at once (best effort: the cache TTL is the bound).
-void notifyAuthd(Context& ctx, const std::string& user) {
-    const auto& admin = ctx.config.common.admin;
-    if (!admin || admin->path.empty()) return;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::strncpy(sun.sun_path, admin->path.c_str(), sizeof(sun.sun_path) - 1);
-    timeval tv{1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) == 0) {
-        std::string cmd = "cache-flush " + user + "\n";
-        if (::write(fd, cmd.data(), cmd.size()) == static_cast<ssize_t>(cmd.size())) {
-            char buf[256];
-            if (::read(fd, buf, sizeof(buf)) < 0) {
-                // Best effort: the cache TTL bounds staleness if authd did not answer.
-            }
-        }
-    }
-    ::close(fd);
-}
-
 Result<std::string> canonical(Context& ctx, const std::string& raw) {
     auto u = identity::canonicalUser(raw, ctx.config.identity);
     if (!u) return Error::invalidInput("invalid user name '" + raw + "': " + u.error().message);
@@ -581,6 +557,33 @@ int passwordHash(Context& ctx, const Args& a) {
 }
 
 }  // namespace
+
+// ---- the local authd's admin socket -----------------------------------------------
+
+bool authdAdminCommand(Context& ctx, const std::string& command) {
+    const auto& admin = ctx.config.common.admin;
+    if (!admin || admin->path.empty()) return false;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::strncpy(sun.sun_path, admin->path.c_str(), sizeof(sun.sun_path) - 1);
+    timeval tv{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    bool answered = false;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) == 0) {
+        std::string line = command + "\n";
+        if (::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
+            char buf[256];
+            answered = ::read(fd, buf, sizeof(buf)) > 0;
+        }
+    }
+    ::close(fd);
+    return answered;
+}
+
+void notifyAuthd(Context& ctx, const std::string& user) { (void)authdAdminCommand(ctx, "cache-flush " + user); }
 
 std::string usage() {
     return "usage: titanctl [--config PATH] COMMAND ...\n"

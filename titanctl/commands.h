@@ -25,4 +25,11 @@ int run(Context& ctx, const std::vector<std::string>& args);
 
 std::string usage();
 
+// One command on the local authd's admin socket (common.admin of authd's config), with
+// a 1 s timeout; true when authd answered. Best effort: callers that change rows rely
+// on it only to be faster than authd's change follower and cache TTL.
+bool authdAdminCommand(Context& ctx, const std::string& command);
+// "cache-flush USER": authd forgets the user at once.
+void notifyAuthd(Context& ctx, const std::string& user);
+
 }  // namespace titan::ctl

@@ -2,8 +2,6 @@
 
 #include <grp.h>
 #include <pwd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -92,29 +90,6 @@ Result<sql::Value> parseId(const std::string& v, bool group) {
         if (struct passwd* p = getpwnam(v.c_str())) return sql::Value{std::to_string(p->pw_uid)};
     }
     return Error::invalidInput(std::string("unknown ") + (group ? "group" : "user") + " '" + v + "'");
-}
-
-// Tell the local authd to drop the user from its cache (best effort; the change log
-// reaches every node within its poll interval anyway).
-void notifyAuthd(Context& ctx, const std::string& user) {
-    const auto& admin = ctx.config.common.admin;
-    if (!admin || admin->path.empty()) return;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::strncpy(sun.sun_path, admin->path.c_str(), sizeof(sun.sun_path) - 1);
-    timeval tv{1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) == 0) {
-        std::string cmd = "cache-flush " + user + "\n";
-        if (::write(fd, cmd.data(), cmd.size()) == static_cast<ssize_t>(cmd.size())) {
-            char buf[256];
-            (void)!::read(fd, buf, sizeof(buf));
-        }
-    }
-    ::close(fd);
 }
 
 int ftpShow(Context& ctx, const Parsed& p) {

@@ -1,7 +1,5 @@
 #include "titanctl/maps_commands.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -24,28 +22,7 @@ int usageError(Context& ctx, const std::string& message) {
 }
 
 // Tells the local authd to drop its cached map entries. Best effort.
-void flushAuthdMaps(Context& ctx) {
-    const auto& admin = ctx.config.common.admin;
-    if (!admin || admin->path.empty()) return;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::strncpy(sun.sun_path, admin->path.c_str(), sizeof(sun.sun_path) - 1);
-    timeval tv{1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) == 0) {
-        const std::string cmd = "maps-flush\n";
-        if (::write(fd, cmd.data(), cmd.size()) == static_cast<ssize_t>(cmd.size())) {
-            char buf[256];
-            if (::read(fd, buf, sizeof(buf)) < 0) {
-                // No answer: the cache TTL bounds how long authd serves the old rows.
-            }
-        }
-    }
-    ::close(fd);
-}
+void flushAuthdMaps(Context& ctx) { (void)authdAdminCommand(ctx, "maps-flush"); }
 
 struct Source {
     std::string key;     // canonical address or "@domain"

@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,30 +77,6 @@ Result<std::string> canonical(Context& ctx, const std::string& raw) {
     auto u = identity::canonicalUser(raw, ctx.config.identity);
     if (!u) return Error::invalidInput("invalid user name '" + raw + "': " + u.error().message);
     return *u;
-}
-
-// authd caches the userdb reply that carries quota_rule: tell the local one (best effort).
-void flushAuthd(Context& ctx, const std::string& user) {
-    const auto& admin = ctx.config.common.admin;
-    if (!admin || admin->path.empty()) return;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::strncpy(sun.sun_path, admin->path.c_str(), sizeof(sun.sun_path) - 1);
-    timeval tv{1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) == 0) {
-        std::string cmd = "cache-flush " + user + "\n";
-        if (::write(fd, cmd.data(), cmd.size()) == static_cast<ssize_t>(cmd.size())) {
-            char buf[256];
-            if (::read(fd, buf, sizeof(buf)) < 0) {
-                // Best effort: authd's cache TTL bounds how long the old limit is served.
-            }
-        }
-    }
-    ::close(fd);
 }
 
 std::string percentOf(long long used, unsigned long long limit) {
@@ -192,7 +166,7 @@ int quotaSet(Context& ctx, const Parsed& a) {
         auto exists = db.execute("SELECT 1 FROM mailboxes WHERE username = ?", {*user});
         if (!exists) return fail(ctx, exists.error().message);
         if (exists->rows.empty()) return fail(ctx, "no such mailbox: " + *user);
-        flushAuthd(ctx, *user);
+        notifyAuthd(ctx, *user);
     }
     if (used_bytes || used_messages) {
         // Only the given columns change; a new row leaves the other one unknown (Dovecot
