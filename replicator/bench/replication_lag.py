@@ -23,6 +23,7 @@ Each mode starts from empty mail directories, delivers one warm-up message per u
 import argparse
 import concurrent.futures
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -285,6 +286,13 @@ def main():
                 notes.append("Dovecot logged %d replicator panics during the %s run." % (r["panics"], r["mode"]))
         out = text + "\n" + "\n".join(notes)
         print(out)
+        if os.environ.get("BENCH_RESULTS_DIR"):  # for tests/bench/all.sh
+            d = os.path.join(os.environ["BENCH_RESULTS_DIR"], "replication")
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, "modes.json"), "w") as f:
+                json.dump([{"mode": r["mode"], "messages": r["messages"], "missing": r["missing"],
+                            "failed": r["failed"], "lag_p50_s": percentile(r["lag"], 50),
+                            "lag_p99_s": percentile(r["lag"], 99)} for r in results], f)
         if not args.no_docs:
             write_docs(out)
     finally:

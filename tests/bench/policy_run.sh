@@ -16,7 +16,9 @@
 # (titan-bench --rate) at half of its 64-connection rate, where the issue sets the p99
 # target. Prints a table (Markdown).
 # Ports: policyd 12043, postgrey 12046, postfwd2 12047 (cache 12045). Every process it
-# starts is stopped on exit. Knobs: BUILD_DIR (default build-policyd), BENCH_KEEP=1.
+# starts is stopped on exit. Knobs: BUILD_DIR (default build-policyd), BENCH_KEEP=1,
+# BENCH_RESULTS_DIR=DIR (the JSON of every measurement and the servers' VmHWM in
+# DIR/policy/, for all.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FIX=$ROOT/tests/fixtures
@@ -94,7 +96,9 @@ EOF
     PIDS+=("$POLICYD_PID")
     wait_port $POLICYD_PORT
 }
-policyd_down() { kill "$POLICYD_PID"; wait "$POLICYD_PID" 2>/dev/null || true; }
+HWM=()  # "server<TAB>scenario<TAB>VmHWM kB", read just before each server stops
+hwm() { printf '%s\t%s\t%s' "$1" "$2" "$(awk '/^VmHWM/ {print $2}' "/proc/$3/status" 2>/dev/null)"; }
+policyd_down() { HWM+=("$(hwm titan-policyd "$1" "$POLICYD_PID")"); kill "$POLICYD_PID"; wait "$POLICYD_PID" 2>/dev/null || true; }
 
 RESULTS=()
 rate_of() { /usr/bin/python3 -c 'import json, sys; print(json.loads(sys.argv[1])["rate"])' "$1"; }
@@ -105,6 +109,10 @@ measure() {  # $1 scenario, $2 server, $3 pid, $4 port
         out=$("$BENCH" --protocol policy --tcp "127.0.0.1:$4" --keys "$T/keys.txt" --connections "$conns" \
               --duration "$DURATION" --warmup 3 --timeout 10 --watch-pid "server=$3" --json)
         RESULTS+=("$(printf '%s\t%s\t%s\t%s' "$1" "$2" "$conns" "$out")")
+        if [[ -n ${BENCH_RESULTS_DIR:-} ]]; then
+            mkdir -p "$BENCH_RESULTS_DIR/policy"
+            printf '%s\n' "$out" > "$BENCH_RESULTS_DIR/policy/$1.$2.$conns.json"
+        fi
         echo "   $2, $conns connections: $(rate_of "$out") decisions/s"
         if [[ $2 == titan-policyd && $conns == "$CONNECTIONS" ]]; then
             # The latency target is at half of the maximum rate: an open-loop run there.
@@ -131,20 +139,21 @@ for _ in $(seq 1 50); do port_open $POLICYD_PORT || break; sleep 0.1; done
 echo "== greylist"
 policyd_up "  - {name: grey, type: greylist, delay: 1s}"
 measure greylist titan-policyd "$POLICYD_PID" $POLICYD_PORT
-policyd_down
+policyd_down greylist
 mkdir -p "$T/postgrey"
 chown postgrey:postgrey "$T/postgrey"
 postgrey --inet=127.0.0.1:$POSTGREY_PORT --dbdir="$T/postgrey" --pidfile="$T/postgrey.pid" --daemonize \
     --delay=1 --hostname=mx.example.test > "$T/postgrey.stdout" 2>&1
 wait_port $POSTGREY_PORT
 measure greylist postgrey "$(cat "$T/postgrey.pid")" $POSTGREY_PORT
+HWM+=("$(hwm postgrey greylist "$(cat "$T/postgrey.pid")")")
 kill "$(cat "$T/postgrey.pid")"
 
 echo "== rules (deny list + rate limit per client)"
 policyd_up "  - {name: lists, type: lists, sql: false, deny: {recipients: [blocked@example.test]}}
   - {name: per-client, type: rate_limit, key: client_address, windows: [{limit: 100000000, period: 1h}]}"
 measure rules titan-policyd "$POLICYD_PID" $POLICYD_PORT
-policyd_down
+policyd_down rules
 cat > "$T/postfwd.cf" <<'EOF'
 id=BLOCK01; recipient==blocked@example.test; action=REJECT blocked
 id=RATE01; client_address=~/./; action=rate(client_address/100000000/3600/450 4.7.1 rate limit reached)
@@ -183,3 +192,5 @@ print("| %s | %s | %s | %.0f | %.2f | %.2f | %d | %s |" % (sys.argv[1], sys.argv
 done
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
+for h in "${HWM[@]}"; do echo "VmHWM: $h kB"; done
+if [[ -n ${BENCH_RESULTS_DIR:-} ]]; then printf '%s\n' "${HWM[@]}" > "$BENCH_RESULTS_DIR/policy/rss.txt"; fi

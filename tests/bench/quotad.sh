@@ -21,7 +21,8 @@
 # nice -15, each in its own scheduler autogroup with that nice too (--no-renice: unchanged),
 # so both servers get the same share of a shared machine.
 # Builds nothing: BUILD_DIR (default build-quotad) must hold titan-quotad, titanctl and
-# titan-bench. QUOTAD_POOL, QUOTAD_WRITES, QUOTAD_READS set quotad's database.pool_size,
+# titan-bench. BENCH_RESULTS_DIR=DIR copies the JSON results and quotad's VmHWM (rss.txt)
+# into DIR/quotad/ (all.sh). QUOTAD_POOL, QUOTAD_WRITES, QUOTAD_READS set quotad's database.pool_size,
 # storage.max_write_inflight and max_read_inflight (defaults 4, 2, 2, as shipped). Every process it starts is stopped on exit; BENCH_KEEP=1 keeps the files.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -216,7 +217,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
     printf '  round %d of %d done\n' "$r" "$ROUNDS"
 done
 
-say "results (median of $ROUNDS rounds)"
+QUOTAD_HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$QUOTAD_PID/status")
+if [[ -n ${BENCH_RESULTS_DIR:-} ]]; then
+    mkdir -p "$BENCH_RESULTS_DIR/quotad"
+    cp "$T"/*.json "$BENCH_RESULTS_DIR/quotad/"
+    printf 'titan-quotad\tquota dict + policy, %s users\t%s\n' "$USERS" "$QUOTAD_HWM" > "$BENCH_RESULTS_DIR/quotad/rss.txt"
+fi
+say "results (median of $ROUNDS rounds; titan-quotad VmHWM $((QUOTAD_HWM / 1024)) MiB)"
 COUNTS=$(for table in quota_usage dovecot_quota; do
     mariadb --defaults-file="$MARIADB_DEFAULTS" -N -B "$MARIADB_DATABASE" -e "SELECT '$table', SUM(messages) FROM $table"
 done)

@@ -17,7 +17,8 @@
 # on exit. After the build, it and everything it starts run at nice -15, and so do their
 # scheduler autogroups (--no-renice: unchanged), so other work on a shared machine
 # disturbs the measurements less.
-# Knobs: BUILD_DIR (default build-bench), BENCH_KEEP=1 keeps the temporary directory.
+# Knobs: BUILD_DIR (default build-bench), BENCH_KEEP=1 keeps the temporary directory,
+# BENCH_RESULTS_DIR=DIR copies the JSON results and rss.txt into DIR/run/ (all.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export CMDLINE="tests/bench/run.sh${*:+ $*}"
@@ -325,4 +326,12 @@ if n != 1:
 open(path, "w").write(new)
 print("\nresults written to docs/BENCHMARKS.md")
 PY
+if [[ -n ${BENCH_RESULTS_DIR:-} ]]; then
+    mkdir -p "$BENCH_RESULTS_DIR/run"
+    cp "$RES"/*.json "$BENCH_RESULTS_DIR/run/"
+    {
+        printf 'titan-authd\tdict, %s users cached\t%s\n' "$CACHED_SMALL" "$RSS_SMALL_HWM"
+        if [[ -n ${RSS_MILLION_HWM:-} ]]; then printf 'titan-authd\tdict, %s users cached\t%s\n' "$CACHED_MILLION" "$RSS_MILLION_HWM"; fi
+    } > "$BENCH_RESULTS_DIR/run/rss.txt"
+fi
 say "done in $(( $(date +%s) - t_start )) s (build $(( t_built - t_start )) s)"

@@ -11,8 +11,10 @@
 #   uncached-mbx  cache.ttl and negative_ttl 0: every mailboxes lookup is one query
 #   uncached-ali  the same for aliases (domain, address and catch-all: three queries)
 #   echo          titan-bench's socketmap echo server: the ceiling of client + transport
-# Prints one line per scenario. Builds nothing: BUILD_DIR (default build-smap) must hold
-# titan-authd, titanctl and titan-bench. Every process it starts is stopped on exit.
+# Prints one line per scenario and titan-authd's VmHWM. Builds nothing: BUILD_DIR (default
+# build-smap) must hold titan-authd, titanctl and titan-bench. Every process it starts is
+# stopped on exit. BENCH_RESULTS_DIR=DIR copies the JSON results and rss.txt into
+# DIR/socketmap/ (all.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FIX=$ROOT/tests/fixtures
@@ -114,3 +116,11 @@ ECHO_PID=$!
 for _ in $(seq 1 100); do [[ -S $T/echo.sock ]] && break; sleep 0.05; done
 bench echo "$T/echo.sock" --connections "$CONNECTIONS" --keys "$KEYS" --duration "$DURATION" --warmup "$WARMUP" \
     --watch-pid "echo=$ECHO_PID"
+AUTHD_HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$AUTHD_PID/status")
+echo "  titan-authd VmHWM (peak RSS) $((AUTHD_HWM / 1024)) MiB"
+if [[ -n ${BENCH_RESULTS_DIR:-} ]]; then
+    mkdir -p "$BENCH_RESULTS_DIR/socketmap"
+    cp "$T"/*.json "$BENCH_RESULTS_DIR/socketmap/"
+    printf 'titan-authd\tsocketmap, %s mailboxes + %s aliases\t%s\n' "$USERS" "$USERS" "$AUTHD_HWM" \
+        > "$BENCH_RESULTS_DIR/socketmap/rss.txt"
+fi

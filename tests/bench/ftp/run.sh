@@ -5,7 +5,8 @@
 # directory; stops what it started.
 #
 # usage: tests/bench/ftp/run.sh [--no-docs] [--users N] [--seconds S] [--threads N]
-# env:   TITAN_BIN (build directory; default build/)
+# env:   TITAN_BIN (build directory; default build/); BENCH_RESULTS_DIR=DIR also writes
+#        DIR/ftp/{mod_titan,mod_sql}.json (for tests/bench/all.sh)
 # Needs proftpd-core, proftpd-dev (mod_titan is built) and, for the comparison,
 # proftpd-mod-mysql (skipped with a note when absent). Writes its results into the
 # "FTP logins" section of docs/BENCHMARKS.md unless --no-docs.
@@ -132,6 +133,11 @@ EOF
     echo "$SQL_JSON"
 else
     echo "== mod_sql: skipped (apt-get install proftpd-mod-mysql to compare)"
+fi
+if [[ -n ${BENCH_RESULTS_DIR:-} ]]; then
+    mkdir -p "$BENCH_RESULTS_DIR/ftp"
+    printf '%s\n' "$TITAN_JSON" > "$BENCH_RESULTS_DIR/ftp/mod_titan.json"
+    if [[ -n $SQL_JSON ]]; then printf '%s\n' "$SQL_JSON" > "$BENCH_RESULTS_DIR/ftp/mod_sql.json"; fi
 fi
 
 [[ $DOCS == 1 ]] || exit 0
