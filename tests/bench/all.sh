@@ -181,7 +181,7 @@ row("policyd greylisting (pass cache)", med(pol("greylist.titan-policyd")), "pos
 row("policyd deny list + rate limit", med(pol("rules.titan-policyd")), "postfwd2", med(pol("rules.postfwd2")),
     "echo", med(pol("ceiling.echo")), errs(pol("rules.titan-policyd")) + errs(pol("rules.postfwd2")))
 row("quotad quota updates, persistent", med(quota.get("quotad")), "Dovecot dict-sql", med(quota.get("dovecot-dict")),
-    "", None, errs(quota.get("quotad")) + errs(quota.get("dovecot-dict")))
+    "echo", med(quota.get("echo")), errs(quota.get("quotad")) + errs(quota.get("dovecot-dict")))
 row("quotad quota updates, connection per update", med(quota.get("quotad-per-request")), "Dovecot dict-sql",
     med(quota.get("dovecot-dict-per-request")), "", None,
     errs(quota.get("quotad-per-request")) + errs(quota.get("dovecot-dict-per-request")))

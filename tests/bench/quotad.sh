@@ -14,6 +14,7 @@
 #                                    connect + hello per transaction (Dovecot's client
 #                                    default, idle_msecs=0)
 #   policy                           RCPT checks over quotad's Postfix policy socket
+#   echo (once)                      titan-bench's dict-quota echo server: the ceiling
 # Both dict servers get the hello Dovecot 2.3.19 sends (H3 2 0 <empty> quota). Every
 # scenario runs --rounds times (default 3), the servers alternating, and the median is
 # reported (a shared machine is noisy). Then checks that both stores counted every
@@ -62,11 +63,13 @@ say() { printf '\n== %s\n' "$*"; }
 T=$(mktemp -d /tmp/titan-quotad-bench.XXXXXX)
 chmod 755 "$T"
 QUOTAD_PID=
+ECHO_PID=
 OWN_AUTOGROUP_NICE=
 cleanup() {
     set +e
     if [[ -n $OWN_AUTOGROUP_NICE ]]; then echo "$OWN_AUTOGROUP_NICE" > "/proc/$$/autogroup" 2>/dev/null; fi
     if [[ -n $QUOTAD_PID ]]; then kill -TERM "$QUOTAD_PID" 2>/dev/null; wait "$QUOTAD_PID" 2>/dev/null; fi
+    if [[ -n $ECHO_PID ]]; then kill -TERM "$ECHO_PID" 2>/dev/null; wait "$ECHO_PID" 2>/dev/null; fi
     if [[ -s $T/dovecot/run/master.pid ]]; then
         local p
         p=$(cat "$T/dovecot/run/master.pid")
@@ -217,6 +220,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
     printf '  round %d of %d done\n' "$r" "$ROUNDS"
 done
 
+# The ceiling: titan-bench's dict-quota echo server (answers every commit at once).
+"$BENCH" --protocol dict-quota --serve-echo "$T/echo.sock" --duration 600 2> "$T/echo.log" &
+ECHO_PID=$!
+boost "$ECHO_PID"
+for _ in $(seq 1 100); do [[ -S $T/echo.sock ]] && break; sleep 0.05; done
+bench echo.1 dict-quota "$T/echo.sock" "${KEYS[@]}" "${COMMON[@]}" --watch-pid "echo=$ECHO_PID"
+kill -TERM "$ECHO_PID"; wait "$ECHO_PID" 2>/dev/null || true
+ECHO_PID=
 QUOTAD_HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$QUOTAD_PID/status")
 if [[ -n ${BENCH_RESULTS_DIR:-} ]]; then
     mkdir -p "$BENCH_RESULTS_DIR/quotad"
@@ -239,7 +250,7 @@ def med(rs, f):
     return statistics.median(f(r) for r in rs)
 print("  %-26s %9s %9s %9s  %s" % ("scenario", "per s", "p50 us", "p99 us", "rates of the rounds; errors; cpu (median)"))
 rate = {}
-for label in ("quotad", "dovecot-dict", "quotad-per-request", "dovecot-dict-per-request", "policy"):
+for label in ("quotad", "dovecot-dict", "quotad-per-request", "dovecot-dict-per-request", "policy", "echo"):
     rs = runs.get(label, [])
     if not rs:
         continue
@@ -258,7 +269,7 @@ for a, b in (("quotad", "dovecot-dict"), ("quotad-per-request", "dovecot-dict-pe
         print("  %s / %s = %.2fx" % (a, b, rate[a] / rate[b]))
 acked = {"quota_usage": 0, "dovecot_quota": 0}
 for label, rs in runs.items():
-    if label == "policy":
+    if label in ("policy", "echo"):
         continue
     key = "quota_usage" if label.startswith("quotad") else "dovecot_quota"
     acked[key] += sum(r["replies"]["found"] for r in rs)
