@@ -69,6 +69,8 @@ if ! { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release > "$R/logs/build.
     exit 1
 fi
 if wants replication; then cmake --build "$BUILD" -j"$(nproc)" --target titan-replicator >> "$R/logs/build.log" 2>&1; fi
+# mod_titan exists only when proftpd-dev is installed; ftp/run.sh says so if it is missing.
+if wants ftp; then cmake --build "$BUILD" -j"$(nproc)" --target mod_titan >> "$R/logs/build.log" 2>&1; fi
 t_built=$(date +%s)
 export BUILD_DIR=$BUILD TITAN_BIN=$BUILD
 
