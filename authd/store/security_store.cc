@@ -1,5 +1,8 @@
 #include "authd/store/security_store.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "common/base/strings.h"
 #include "common/log/log.h"
 
@@ -49,15 +52,111 @@ void SecurityStore::recordFailure(const std::string& ip, const std::string& user
 
 void SecurityStore::audit(const AuthEvent& e) {
     if (!audit_enabled_) return;
-    write("INSERT INTO auth_events (node, service, username, remote_ip, result, reason) VALUES (?, ?, ?, ?, ?, ?)",
-          {node_, e.service.substr(0, 32), e.user.substr(0, 320), e.remote_ip.substr(0, 45), e.result,
-           e.reason.substr(0, 255)});
+    if (audit_pending_.size() >= kMaxPendingLogins) {
+        dropped_.inc();
+        return;
+    }
+    audit_pending_.push_back({e.service.substr(0, 32), e.user.substr(0, 320), e.remote_ip.substr(0, 45), e.result,
+                              e.reason.substr(0, 255)});
+    flushLogins();
 }
 
 void SecurityStore::lastLogin(const std::string& user, const std::string& service, const std::string& ip) {
-    write("INSERT INTO last_logins (username, service, at, remote_ip) VALUES (?, ?, NOW(), ?)"
-          " ON DUPLICATE KEY UPDATE at = NOW(), remote_ip = VALUES(remote_ip)",
-          {user, service.substr(0, 32), ip.substr(0, 45)});
+    auto key = std::make_pair(user, service.substr(0, 32));
+    auto it = last_pending_.find(key);
+    if (it != last_pending_.end()) {
+        it->second = ip.substr(0, 45);  // the latest login wins, as the upsert would
+    } else if (last_pending_.size() >= kMaxPendingLogins) {
+        dropped_.inc();
+        return;
+    } else {
+        last_pending_.emplace(std::move(key), ip.substr(0, 45));
+    }
+    flushLogins();
+}
+
+namespace {
+
+// "(?, ?), (?, ?)" for `rows` rows of `row`.
+std::string rowsOf(size_t rows, const char* row) {
+    std::string out;
+    for (size_t i = 0; i < rows; ++i) {
+        if (i) out += ", ";
+        out += row;
+    }
+    return out;
+}
+
+// Splits n into powers of two (37 -> 32, 4, 1): statements of those sizes only, so the
+// connection's prepared-statement cache holds a few shapes, not one per batch size.
+std::vector<size_t> powerChunks(size_t n) {
+    std::vector<size_t> out;
+    for (size_t bit = size_t{1} << 20; bit > 0; bit >>= 1) {
+        if (n & bit) out.push_back(bit);
+    }
+    return out;
+}
+
+}  // namespace
+
+void SecurityStore::flushLogins() {
+    if (logins_in_flight_ || (audit_pending_.empty() && last_pending_.empty())) return;
+    std::vector<AuthEvent> audit;
+    size_t n = std::min(audit_pending_.size(), kMaxBatchRows);
+    audit.assign(std::make_move_iterator(audit_pending_.begin()), std::make_move_iterator(audit_pending_.begin() + n));
+    audit_pending_.erase(audit_pending_.begin(), audit_pending_.begin() + n);
+    std::vector<std::pair<std::pair<std::string, std::string>, std::string>> last;
+    while (!last_pending_.empty() && last.size() < kMaxBatchRows) {
+        auto node = last_pending_.extract(last_pending_.begin());
+        last.emplace_back(std::move(node.key()), std::move(node.mapped()));
+    }
+    logins_in_flight_ = true;
+    pool_.submit<bool>(
+        [audit = std::move(audit), last = std::move(last), node = node_](sql::Connection& c) -> Result<bool> {
+            if (auto st = c.begin(); !st) return std::move(st).error();
+            auto fail = [&c](Error e) -> Result<bool> {
+                (void)c.rollback();
+                return e;
+            };
+            size_t at = 0;
+            for (size_t rows : powerChunks(audit.size())) {
+                std::vector<sql::Value> params;
+                params.reserve(rows * 6);
+                for (size_t i = at; i < at + rows; ++i) {
+                    const auto& e = audit[i];
+                    params.insert(params.end(), {node, e.service, e.user, e.remote_ip, e.result, e.reason});
+                }
+                at += rows;
+                auto r = c.execute("INSERT INTO auth_events (node, service, username, remote_ip, result, reason) VALUES " +
+                                       rowsOf(rows, "(?, ?, ?, ?, ?, ?)"),
+                                   params, false);
+                if (!r) return fail(std::move(r).error());
+            }
+            at = 0;
+            for (size_t rows : powerChunks(last.size())) {
+                std::vector<sql::Value> params;
+                params.reserve(rows * 3);
+                for (size_t i = at; i < at + rows; ++i) {
+                    params.insert(params.end(), {last[i].first.first, last[i].first.second, last[i].second});
+                }
+                at += rows;
+                auto r = c.execute("INSERT INTO last_logins (username, service, at, remote_ip) VALUES " +
+                                       rowsOf(rows, "(?, ?, NOW(), ?)") +
+                                       " ON DUPLICATE KEY UPDATE at = NOW(), remote_ip = VALUES(remote_ip)",
+                                   params, false);
+                if (!r) return fail(std::move(r).error());
+            }
+            if (auto st = c.commit(); !st) return std::move(st).error();
+            return true;
+        },
+        [this](Result<bool> r) {
+            logins_in_flight_ = false;
+            if (!r) {
+                failed_.inc();
+                log::debug("audit/last-login write failed", {{"error", r.error().message}});
+            }
+            flushLogins();
+        });
 }
 
 void SecurityStore::fetchFailures(unsigned min_failures, std::chrono::milliseconds recent, FailuresDone done) {

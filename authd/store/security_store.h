@@ -2,11 +2,16 @@
 // audit, last login, and the change log that drives cache invalidation.
 // Writes are fire-and-forget with a bound on writes in flight (beyond it they are
 // dropped and counted: a counter or audit write must never delay or decide an
-// authentication). Reads complete on the loop thread. Layer: authd/store.
+// authentication). Audit events and last logins are written behind: one transaction
+// at a time carries everything that arrived while the previous one ran (one InnoDB
+// commit for many logins), with a bound on what may wait. Reads complete on the loop
+// thread. Layer: authd/store.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "authd/core/throttle.h"
@@ -58,8 +63,18 @@ public:
 
     void setAuditEnabled(bool on) { audit_enabled_ = on; }
 
+    // Rows that may wait for the write-behind transaction; beyond, new ones are dropped
+    // (and counted). Also the most rows one transaction carries of each kind.
+    static constexpr size_t kMaxPendingLogins = 10000;
+    static constexpr size_t kMaxBatchRows = 256;
+
 private:
     void write(std::string sql, std::vector<sql::Value> params);
+    void flushLogins();
+
+    std::vector<AuthEvent> audit_pending_;
+    std::map<std::pair<std::string, std::string>, std::string> last_pending_;  // (user, service) -> ip
+    bool logins_in_flight_ = false;
 
     sql::Pool& pool_;
     std::string node_;

@@ -136,6 +136,7 @@ def setUpModule():
     STACK.add_user("cached@example.test", "cached-pw")
     STACK.add_user("uncached@example.test", "uncached-pw")
     STACK.add_user("j\u00f6rg@example.test", "M\u00fcsst3_kl4ppen")
+    STACK.add_user("burst@example.test", "burst-pw")
 
 
 def tearDownModule():
@@ -218,6 +219,35 @@ class SaslTests(unittest.TestCase):
         self.assertTrue(reply.startswith("535 5.7.8"), reply)
         self.assertIn("too many failed logins", reply.lower())
         self.assertGreaterEqual(STACK.metric('authd_sasl_requests_total{mechanism="plain",result="throttled"}'), 1)
+
+    def test_a_burst_of_logins_is_audited_completely(self):
+        # Audit rows and last logins are written behind, many logins per transaction:
+        # 300 pipelined logins (more than one transaction carries) leave 300 audit rows
+        # and one last-login row.
+        import base64
+        import socket
+        n = 300
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(STACK.sasl_socket)
+        resp = base64.b64encode(b"\0burst@example.test\0burst-pw").decode()
+        lines = ["VERSION\t1\t0", "CPID\t4242"]
+        lines += ["AUTH\t%d\tPLAIN\tservice=smtp\tnologin\trip=192.0.2.77\tresp=%s" % (i + 1, resp) for i in range(n)]
+        s.sendall(("\n".join(lines) + "\n").encode())
+        data = b""
+        deadline = time.monotonic() + 20
+        while data.count(b"\nOK\t") < n and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        self.assertEqual(data.count(b"\nOK\t"), n, data[-500:])
+        count = lambda: int(STACK.sql("SELECT COUNT(*) FROM auth_events WHERE username = 'burst@example.test'"
+                                      " AND result = 'ok'")[0][0])
+        self.assertTrue(STACK.wait_for(lambda: count() == n, timeout=10), count())
+        self.assertEqual(STACK.sql("SELECT service, remote_ip FROM last_logins WHERE username = 'burst@example.test'"),
+                         [["smtp", "192.0.2.77"]])
 
     def test_malformed_client_is_a_logged_disconnect(self):
         import socket
