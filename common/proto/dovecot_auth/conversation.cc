@@ -50,19 +50,30 @@ std::size_t Conversation::busy() const noexcept {
 
 Conversation::Request* Conversation::find(std::uint32_t id) noexcept {
     for (auto& r : requests_) {
-        if (r.id == id) return &r;
+        if (r.id == id && !r.ended) return &r;
     }
     return nullptr;
 }
 
 void Conversation::erase(std::uint32_t id) noexcept {
     for (auto it = requests_.begin(); it != requests_.end(); ++it) {
-        if (it->id == id) {
+        if (it->id == id && !it->ended) {
             wipe(it->mech.user);
             requests_.erase(it);
             return;
         }
     }
+}
+
+void Conversation::end(std::uint32_t id) noexcept {
+    Request* r = find(id);
+    if (r == nullptr) return;
+    if (!r->busy) {
+        erase(id);
+        return;
+    }
+    wipe(r->mech.user);
+    r->ended = true;
 }
 
 Step Conversation::fail(std::string reason) {
@@ -151,7 +162,7 @@ Step Conversation::handleCont(Cont& cont) {
     if (r->busy) {
         Step s = immediateFail(Event::UnexpectedContinuation, cont.id, r->mech.user, {}, kUnexpected);
         s.mechanism = mech;
-        erase(cont.id);
+        end(cont.id);
         return s;
     }
     if (!cont.valid) {
@@ -169,7 +180,7 @@ Step Conversation::handleCancel(const Cancel& cancel) {
     if (Request* r = find(cancel.id)) {
         s.event = Event::Cancelled;
         s.mechanism = r->mech.mechanism;
-        erase(cancel.id);
+        end(cancel.id);
     }
     return s;
 }
@@ -221,10 +232,13 @@ Step Conversation::advance(Request& request, MechanismStep step) {
 }
 
 std::optional<std::uint32_t> Conversation::finish(std::uint64_t ticket) {
-    for (const auto& r : requests_) {
-        if (r.ticket == ticket && r.busy) {
-            const std::uint32_t id = r.id;
-            erase(id);
+    for (auto it = requests_.begin(); it != requests_.end(); ++it) {
+        if (it->ticket == ticket && it->busy) {
+            const std::uint32_t id = it->id;
+            const bool ended = it->ended;
+            wipe(it->mech.user);
+            requests_.erase(it);
+            if (ended) return std::nullopt;  // cancelled: nobody waits for the answer
             return id;
         }
     }

@@ -41,7 +41,9 @@ namespace titan::proto::dovecot_auth {
 //     FAIL code=invalid_base64 reason="Invalid base64 data in continued response",
 //     and the request ends.
 //   * CANCEL ends a running request silently (its pending answer is dropped); an
-//     unknown id is ignored.
+//     unknown id is ignored. A request ended (CANCEL, or CONT while busy) while its
+//     check runs frees its id at once but keeps counting against max_requests and
+//     busy() until finish(ticket), so ending requests cannot start unbounded checks.
 //   * Immediate FAILs carry user= when the mechanism had read a user name.
 // Secrets: passwords leave only inside Verify; intermediate buffers are wiped.
 // ---------------------------------------------------------------------------------------
@@ -126,6 +128,11 @@ private:
         std::uint32_t id = 0;
         std::uint64_t ticket = 0;
         bool busy = false;
+        // Ended by the client (CANCEL, or CONT while busy) while its check still runs:
+        // the id is free again and the answer is dropped, but the request keeps counting
+        // against max_requests (and busy()) until finish(), so CANCEL cannot start
+        // unbounded credential checks.
+        bool ended = false;
         MechanismState mech;
         std::string service;
         std::string remote_ip;
@@ -140,6 +147,7 @@ private:
     Step advance(Request& request, MechanismStep step);
     Request* find(std::uint32_t id) noexcept;
     void erase(std::uint32_t id) noexcept;
+    void end(std::uint32_t id) noexcept;  // erase, or mark ended when busy
 
     ConversationOptions options_;
     Stage stage_ = Stage::AwaitVersion;

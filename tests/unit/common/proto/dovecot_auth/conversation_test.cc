@@ -317,10 +317,12 @@ TEST_CASE("CONT: unknown id, unexpected continuation, invalid base64", "[codec]"
                                     "CONT\t2\tVXNlcm5hbWU6\n"
                                     "FAIL\t2\tcode=invalid_base64\treason=Invalid base64 data in continued response\n"
                                     "FAIL\t2\treason=Authentication request timed out\n"));
-    CHECK(h.conv.requests() == 0);
+    // Request 1's check still runs: it counts against max_requests until finish().
+    CHECK(h.conv.requests() == 1);
     // The answer the backend gives later for request 1 is dropped.
     REQUIRE(h.held.size() == 1);
     CHECK_FALSE(h.conv.finish(h.held[0].ticket));
+    CHECK(h.conv.requests() == 0);
 }
 
 TEST_CASE("CONT after the LOGIN user name carries it in an early FAIL", "[codec]") {
@@ -372,6 +374,33 @@ TEST_CASE("max_requests at -1/0/+1", "[codec]") {
     h.feed("AUTH\t4\tLOGIN\tservice=smtp\n");
     CHECK(h.out == "CONT\t4\tVXNlcm5hbWU6\n");
     CHECK(AuthLimits{}.max_requests == 64);
+}
+
+TEST_CASE("CANCEL or CONT of a request being checked does not free its max_requests slot", "[codec]") {
+    // The check keeps running after CANCEL: were the slot freed at once, a client could
+    // start any number of credential checks (AUTH, CANCEL, AUTH, ...) past the limit.
+    ConversationOptions o;
+    o.limits.max_requests = 2;
+    Harness h(o);
+    h.answer_at_once = false;
+    const std::string plain = "\tPLAIN\tservice=smtp\tresp=AGpvaG5AZXhhbXBsZS5jb20Ac2VjcmV0\n";
+    h.feed(kHandshake + "AUTH\t1" + plain + "CANCEL\t1\n" + "AUTH\t2" + plain + "CONT\t2\tAA==\n");
+    REQUIRE(h.held.size() == 2);
+    CHECK(h.conv.busy() == 2);
+    h.out.clear();
+    h.feed("AUTH\t1" + plain);  // the id is free again, but no slot is
+    CHECK(h.out == "FAIL\t1\tcode=temp_fail\treason=Too many concurrent authentication requests\n");
+    CHECK(h.held.size() == 2);
+    // The first check ends: its answer is dropped and its slot is free.
+    CHECK_FALSE(h.conv.finish(h.held[0].ticket));
+    CHECK(h.conv.busy() == 1);
+    h.out.clear();
+    h.feed("AUTH\t1" + plain);
+    CHECK(h.out.empty());
+    REQUIRE(h.held.size() == 3);
+    CHECK_FALSE(h.conv.finish(h.held[1].ticket));
+    CHECK(h.conv.finish(h.held[2].ticket) == 1u);
+    CHECK(h.conv.requests() == 0);
 }
 
 TEST_CASE("line limit at -1/0/+1 through the framer", "[codec]") {
