@@ -262,7 +262,12 @@ void LineConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) noexce
     barrier(conn, [&] {
         auto self = conn->shared_from_this();
         if (what & BEV_EVENT_TIMEOUT) {
-            bool busy = conn->handler_->pending() > 0 || (conn->outputBytes() > 0 && !conn->closing_);
+            // A write timeout means not one byte of the answers left for a whole idle
+            // period: the peer does not read. That is idleness too (and the connection
+            // would otherwise be held, with its full output buffer, for ever).
+            bool stalled = (what & BEV_EVENT_WRITING) != 0 && conn->outputBytes() > 0;
+            bool busy = !stalled &&
+                        (conn->handler_->pending() > 0 || (conn->outputBytes() > 0 && !conn->closing_));
             if (busy) {
                 // Waiting on our own backend or on a slow reader is not idleness of the
                 // peer; keep the connection (each command has its own deadline).
