@@ -13,6 +13,12 @@ std::string field(const nlohmann::json& j, const char* name) {
     return it->get<std::string>();
 }
 
+// A boolean field; anything else (missing, null, "yes", 1) is false, never an exception.
+bool flag(const nlohmann::json& j, const char* name) {
+    auto it = j.find(name);
+    return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 void count(metrics::Registry& m, const std::string& labels) {
     m.counter("authd_policy_requests_total", "Dovecot auth policy requests", labels).inc();
 }
@@ -39,8 +45,8 @@ HttpResponse handlePolicy(PasswordAuthenticator& auth, metrics::Registry& metric
         return {200, R"({"status":0})"};
     }
     if (command == "report") {
-        bool success = j.value("success", false);
-        bool policy_reject = j.value("policy_reject", false);
+        bool success = flag(j, "success");
+        bool policy_reject = flag(j, "policy_reject");
         const char* result = "success";
         if (!success && !policy_reject) {
             // Internal errors are not the client's fault; everything else counts.

@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "authd/server/policy_api.h"
 #include "authd/store/memory_store.h"
 #include "common/password/password.h"
 
@@ -143,4 +144,23 @@ TEST_CASE("authenticator: names and passwords typed in NFC or NFD", "[core]") {
     CHECK(f.run("smtp", nfd_user, "Musst3_kl4ppen").status == AuthStatus::Failed);
     // The bytes as received are tried first: a hash made from NFD bytes still matches.
     CHECK(f.run("smtp", "legacy@example.test", "Mu\xcc\x88sst3").status == AuthStatus::Ok);
+}
+
+TEST_CASE("policy API: fields of the wrong JSON type are no internal error", "[policy]") {
+    Fixture f;
+    // Dovecot sends booleans; anything else must not throw out of the handler (it
+    // became an HTTP 500 and the report was lost).
+    for (const char* body : {R"({"login":"x@example.test","remote":"192.0.2.9","success":"yes"})",
+                             R"({"login":"x@example.test","remote":"192.0.2.9","success":null})",
+                             R"({"login":"x@example.test","remote":"192.0.2.9","success":1,"policy_reject":[]})",
+                             R"({"login":1,"remote":[],"success":false,"policy_reject":{}})"}) {
+        HttpResponse r;
+        REQUIRE_NOTHROW(r = handlePolicy(f.auth, f.registry, "report", body));
+        CHECK(r.status == 200);
+    }
+    // Three reported failures from one address (a non-boolean success is not a
+    // success) block it, as three counted failures do.
+    auto blocked = handlePolicy(f.auth, f.registry, "allow", R"({"login":"y@example.test","remote":"192.0.2.9"})");
+    CHECK(blocked.status == 200);
+    CHECK(blocked.body.find("-1") != std::string::npos);
 }
