@@ -64,10 +64,14 @@ Result<std::vector<core::AppPassword>> MysqlStore::fetchAppPasswords(sql::Connec
         core::AppPassword a;
         a.name = row[0].value_or("");
         a.password_hash = row[1].value_or("");
-        for (auto s : base::split(row[2].value_or(""), ',')) {
+        // Named: split() returns views into its argument, and a temporary in a range-for
+        // initializer is gone before the loop body runs.
+        const std::string services = row[2].value_or("");
+        const std::string networks = row[3].value_or("");
+        for (auto s : base::split(services, ',')) {
             if (!s.empty()) a.services.push_back(base::asciiLower(s));
         }
-        for (auto n : base::split(row[3].value_or(""), ',')) {
+        for (auto n : base::split(networks, ',')) {
             while (!n.empty() && n.front() == ' ') n.remove_prefix(1);
             while (!n.empty() && n.back() == ' ') n.remove_suffix(1);
             if (!n.empty()) a.networks.emplace_back(n);
