@@ -330,6 +330,9 @@ struct LoadGenerator::Impl {
             closeFd(c);
         }
         fill(c);
+        // Open loop: also start what fell due since the last tick, so requests leave
+        // close to their time instead of in one burst per millisecond tick.
+        if (opt.rate > 0) schedule();
     }
 
     // ---- libevent callbacks ---------------------------------------------------------
