@@ -101,6 +101,23 @@ std::vector<size_t> powerChunks(size_t n) {
 
 void SecurityStore::flushLogins() {
     if (logins_in_flight_ || (audit_pending_.empty() && last_pending_.empty())) return;
+    if (audit_pending_.size() >= kMaxBatchRows || last_pending_.size() >= kMaxBatchRows) {
+        linger_armed_ = false;
+        linger_.reset();  // never called from the timer's own callback
+        writeLogins();
+        return;
+    }
+    if (!linger_armed_) {
+        linger_armed_ = true;
+        linger_ = std::make_unique<event::Timer>(pool_.base(), kLoginLinger, false, [this] {
+            linger_armed_ = false;
+            writeLogins();
+        });
+    }
+}
+
+void SecurityStore::writeLogins() {
+    if (logins_in_flight_ || (audit_pending_.empty() && last_pending_.empty())) return;
     std::vector<AuthEvent> audit;
     size_t n = std::min(audit_pending_.size(), kMaxBatchRows);
     audit.assign(std::make_move_iterator(audit_pending_.begin()), std::make_move_iterator(audit_pending_.begin() + n));

@@ -3,19 +3,21 @@
 // Writes are fire-and-forget with a bound on writes in flight (beyond it they are
 // dropped and counted: a counter or audit write must never delay or decide an
 // authentication). Audit events and last logins are written behind: one transaction
-// at a time carries everything that arrived while the previous one ran (one InnoDB
-// commit for many logins), with a bound on what may wait. Reads complete on the loop
+// at a time carries what gathered for up to kLoginLinger or kMaxBatchRows rows (one
+// InnoDB commit for many logins), with a bound on what may wait. Reads complete on the loop
 // thread. Layer: authd/store.
 #pragma once
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "authd/core/throttle.h"
 #include "common/base/result.h"
+#include "common/event/loop.h"
 #include "common/metrics/metrics.h"
 #include "common/sql/pool.h"
 
@@ -67,14 +69,18 @@ public:
     // (and counted). Also the most rows one transaction carries of each kind.
     static constexpr size_t kMaxPendingLogins = 10000;
     static constexpr size_t kMaxBatchRows = 256;
+    static constexpr std::chrono::milliseconds kLoginLinger{50};
 
 private:
     void write(std::string sql, std::vector<sql::Value> params);
-    void flushLogins();
+    void flushLogins();      // starts the linger (or, with a full batch, the write)
+    void writeLogins();      // one transaction now
 
     std::vector<AuthEvent> audit_pending_;
     std::map<std::pair<std::string, std::string>, std::string> last_pending_;  // (user, service) -> ip
     bool logins_in_flight_ = false;
+    std::unique_ptr<event::Timer> linger_;  // one-shot; replaced when armed again
+    bool linger_armed_ = false;
 
     sql::Pool& pool_;
     std::string node_;

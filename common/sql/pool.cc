@@ -193,6 +193,8 @@ void Pool::State::onCompletion(evutil_socket_t, short, void* arg) noexcept {
     if (s->outstanding == 0) evtimer_del(s->sweep_ev);  // let an idle loop exit
 }
 
+struct event_base* Pool::base() const noexcept { return s_->base; }
+
 Pool::Pool(struct event_base* base, Options options) : s_(std::make_unique<State>()) {
     initThreads();
     s_->base = base;

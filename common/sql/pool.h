@@ -90,6 +90,9 @@ public:
 
     // All public methods: loop thread only.
 
+    // The event base completions run on (for callers that also need timers there).
+    struct event_base* base() const noexcept;
+
     // Runs `work` on a worker with its Connection; `done` runs later on the loop
     // thread, exactly once, and never inside submit(). Without running `work`,
     // done gets Unavailable when the queue is full (max_queue), when the job
